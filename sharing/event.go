@@ -1,0 +1,226 @@
+package sharing
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MaxEventBytes is the largest watch event payload accepted (64 KiB).
+const MaxEventBytes = 64 << 10
+
+// MaxSeconds bounds watched_seconds and duration_seconds: a week. Anything
+// larger is not a playback session but a bug upstream.
+const MaxSeconds = 7 * 24 * 60 * 60
+
+// maxClockSkew is how far in the future occurred_at may be before the event
+// is rejected as invalid.
+const maxClockSkew = time.Hour
+
+// TitleType is the kind of title watched.
+type TitleType string
+
+// Title types of the contract.
+const (
+	TitleMovie   TitleType = "movie"
+	TitleEpisode TitleType = "episode"
+	TitleShow    TitleType = "show"
+)
+
+// GraphProperty is the Open Graph video.watches property naming the object
+// for this title type: movie, episode or tv_show.
+func (t TitleType) GraphProperty() string {
+	switch t {
+	case TitleMovie:
+		return "movie"
+	case TitleEpisode:
+		return "episode"
+	case TitleShow:
+		return "tv_show"
+	}
+	return ""
+}
+
+// PlaybackState is the player's state when the event was emitted.
+type PlaybackState string
+
+// Playback states of the contract.
+const (
+	StatePlaying   PlaybackState = "playing"
+	StatePaused    PlaybackState = "paused"
+	StateStopped   PlaybackState = "stopped"
+	StateCompleted PlaybackState = "completed"
+)
+
+// Title is the watched title as the playback service describes it.
+type Title struct {
+	ID   string    `json:"id"`
+	Type TitleType `json:"type"`
+	URL  string    `json:"url"`
+	Name string    `json:"name"`
+}
+
+// WatchEvent is one message on playback.watch.<member_id>.
+type WatchEvent struct {
+	EventID         string        `json:"event_id"`
+	MemberID        string        `json:"member_id"`
+	ProfileID       string        `json:"profile_id"`
+	KidsProfile     bool          `json:"kids_profile"`
+	SessionID       string        `json:"session_id"`
+	Title           Title         `json:"title"`
+	WatchedSeconds  int64         `json:"watched_seconds"`
+	DurationSeconds int64         `json:"duration_seconds"`
+	State           PlaybackState `json:"state"`
+	OccurredAt      time.Time     `json:"occurred_at"`
+}
+
+// InvalidEventError says why a watch event was rejected. Invalid events are
+// never retried: they go to the dead-letter stream with Error() as reason.
+type InvalidEventError struct {
+	Field  string // JSON path of the offending field, empty for the whole payload
+	Reason string
+}
+
+func (e *InvalidEventError) Error() string {
+	if e.Field == "" {
+		return "invalid watch event: " + e.Reason
+	}
+	return fmt.Sprintf("invalid watch event: %s: %s", e.Field, e.Reason)
+}
+
+// ErrInvalidEvent matches every *InvalidEventError with errors.Is.
+var ErrInvalidEvent = errors.New("invalid watch event")
+
+// Is lets errors.Is(err, ErrInvalidEvent) match.
+func (e *InvalidEventError) Is(target error) bool { return target == ErrInvalidEvent }
+
+func invalid(field, format string, args ...any) error {
+	return &InvalidEventError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ValidID reports whether s is 1–64 characters of [A-Za-z0-9_.-], the
+// alphabet of member, title and session ids.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// DecodeWatchEvent parses and validates one watch event payload. Unknown
+// fields are ignored; everything the contract names is checked. now bounds
+// occurred_at from above (events from the future are invalid).
+func DecodeWatchEvent(data []byte, now time.Time) (WatchEvent, error) {
+	if len(data) > MaxEventBytes {
+		return WatchEvent{}, invalid("", "payload of %d bytes is over the %d byte limit", len(data), MaxEventBytes)
+	}
+	var raw struct {
+		WatchEvent
+		OccurredAt string `json:"occurred_at"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		return WatchEvent{}, invalid("", "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return WatchEvent{}, invalid("", "trailing data after the JSON object")
+	}
+	ev := raw.WatchEvent
+	if raw.OccurredAt == "" {
+		return WatchEvent{}, invalid("occurred_at", "missing")
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw.OccurredAt)
+	if err != nil {
+		return WatchEvent{}, invalid("occurred_at", "not an RFC 3339 time")
+	}
+	ev.OccurredAt = t.UTC()
+	if err := ev.Validate(now); err != nil {
+		return WatchEvent{}, err
+	}
+	return ev, nil
+}
+
+// Validate checks every field the contract constrains.
+func (ev WatchEvent) Validate(now time.Time) error {
+	if ev.EventID == "" || len(ev.EventID) > 128 || strings.ContainsFunc(ev.EventID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return invalid("event_id", "must be 1–128 printable characters")
+	}
+	if !ValidID(ev.MemberID) {
+		return invalid("member_id", "must be 1–64 characters of [A-Za-z0-9_.-]")
+	}
+	if !ValidID(ev.SessionID) {
+		return invalid("session_id", "must be 1–64 characters of [A-Za-z0-9_.-]")
+	}
+	if len(ev.ProfileID) > 64 {
+		return invalid("profile_id", "longer than 64 characters")
+	}
+	if !ValidID(ev.Title.ID) {
+		return invalid("title.id", "must be 1–64 characters of [A-Za-z0-9_.-]")
+	}
+	if ev.Title.Type.GraphProperty() == "" {
+		return invalid("title.type", "must be movie, episode or show, not %q", truncate(string(ev.Title.Type)))
+	}
+	if err := validTitleURL(ev.Title.URL); err != nil {
+		return err
+	}
+	if len(ev.Title.Name) > 512 {
+		return invalid("title.name", "longer than 512 bytes")
+	}
+	if ev.WatchedSeconds < 0 || ev.WatchedSeconds > MaxSeconds {
+		return invalid("watched_seconds", "must be between 0 and %d", MaxSeconds)
+	}
+	if ev.DurationSeconds < 0 || ev.DurationSeconds > MaxSeconds {
+		return invalid("duration_seconds", "must be between 0 and %d", MaxSeconds)
+	}
+	switch ev.State {
+	case StatePlaying, StatePaused, StateStopped, StateCompleted:
+	default:
+		return invalid("state", "must be playing, paused, stopped or completed, not %q", truncate(string(ev.State)))
+	}
+	if ev.OccurredAt.IsZero() {
+		return invalid("occurred_at", "missing")
+	}
+	if !now.IsZero() && ev.OccurredAt.After(now.Add(maxClockSkew)) {
+		return invalid("occurred_at", "more than %s in the future", maxClockSkew)
+	}
+	return nil
+}
+
+func validTitleURL(s string) error {
+	if s == "" {
+		return invalid("title.url", "missing")
+	}
+	if len(s) > 2048 {
+		return invalid("title.url", "longer than 2048 bytes")
+	}
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() {
+		return invalid("title.url", "must be an absolute https URL")
+	}
+	if u.Scheme != "https" {
+		return invalid("title.url", "must use https, not %q", truncate(u.Scheme))
+	}
+	if u.Host == "" || u.User != nil {
+		return invalid("title.url", "must be an absolute https URL with a host and no credentials")
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
+}
