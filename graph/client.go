@@ -378,13 +378,13 @@ func (c *Client) roundTrip(ctx context.Context, token string, req request) (*Res
 	if apiErr := errorFromResponse(resp.StatusCode, raw, secrets); apiErr != nil {
 		return res, apiErr
 	}
-	if err := decodeBody(raw, req.out); err != nil {
-		return res, fmt.Errorf("graph: %s %s: %w", req.method, u.Path, err)
-	}
 	if req.method != http.MethodGet {
 		if err := checkSuccess(raw); err != nil {
 			return res, fmt.Errorf("%w: %s %s", err, req.method, u.Path)
 		}
+	}
+	if err := decodeBody(raw, req.out); err != nil {
+		return res, fmt.Errorf("graph: %s %s: %w", req.method, u.Path, err)
 	}
 	return res, nil
 }
