@@ -207,7 +207,8 @@ type response struct {
 	status    int
 	header    http.Header
 	body      []byte
-	closeConn bool // hijack and close the connection instead of answering
+	closeConn bool   // hijack and close the connection instead of answering
+	errText   string // dialog error pages: the error, for Approve and Deny
 }
 
 func newResponse(status int) *response {
@@ -327,6 +328,8 @@ func (s *Server) handle(r *http.Request) *response {
 		resp = s.serveDialog(req)
 	case perr != nil:
 		resp = s.errorResponse(req, route, newError(100, "(#100) "+perr.Error()))
+	case route == "POST /":
+		resp = s.serveBatch(req)
 	default:
 		resp = s.serveGraph(req)
 	}
@@ -372,11 +375,7 @@ func matchRoute(method, p string) route {
 	rt := route{key: method + " " + p, auth: authRequired}
 	switch {
 	case len(segs) == 0:
-		rt.key = method + " /"
-		if method == http.MethodPost {
-			rt.handler = (*Server).serveBatch
-			rt.auth = authNone // checked by serveBatch itself
-		}
+		rt.key = method + " /" // POST / (batch) is served by handle itself
 	case len(segs) == 2 && segs[0] == "oauth" && segs[1] == "access_token":
 		rt.key = method + " /oauth/access_token"
 		if method == http.MethodGet || method == http.MethodPost {
@@ -479,7 +478,7 @@ func (s *Server) serveGraph(req *request) *response {
 	} else {
 		drop = st.takeDropLocked(rt.key)
 		if rt.auth == authRequired {
-			gerr = s.checkAuthLocked(req, rt, a, authErr)
+			gerr = s.checkAuthLocked(rt, a, authErr)
 			if gerr == nil && a.kind != TokenNone {
 				gerr = s.countCallLocked(a)
 			}
@@ -520,7 +519,7 @@ func (s *Server) serveGraph(req *request) *response {
 // serveGraph (malformed requests), logging them too.
 func (s *Server) errorResponse(req *request, routeKey string, e *gerror) *response {
 	resp := s.errorJSON(e)
-	s.record(Call{Time: s.now(), Method: req.method, Path: req.path, Route: routeKey, Status: resp.status, Code: e.Code, Subcode: e.Subcode})
+	s.record(Call{Time: s.now(), Method: req.method, Path: req.path, Route: routeKey, Status: resp.status, Code: e.code, Subcode: e.subcode})
 	return resp
 }
 
