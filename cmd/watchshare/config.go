@@ -37,6 +37,10 @@ type config struct {
 	ConsentTTL        time.Duration
 	LogLevel          slog.Level
 	DevAccountPage    bool
+
+	// now replaces the clock of the store, the connect flow and the
+	// service; nil means time.Now. Tests only.
+	now func() time.Time
 }
 
 // setting describes one contract setting: its environment variable, the flag

@@ -1,0 +1,104 @@
+// Command watchshare is the worker behind Facebook sharing for a streaming
+// service: `serve` runs the HTTP API, the OAuth connect flow, the JetStream
+// worker and the friend-sync scheduler; `demo` runs the whole system on
+// embedded defaults and checks a scripted story; `graph-emulator` serves the
+// built-in Graph API emulator; `version` prints build information.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: watchshare <command> [flags]
+
+commands:
+  serve           HTTP API, OAuth connect flow, JetStream worker and friend-sync scheduler
+  demo            the whole system on embedded defaults, driving a scripted story (exit 0 if every check held)
+  graph-emulator  the Facebook Graph API emulator alone, on --addr
+  version         version and build info
+
+Run 'watchshare <command> -h' for a command's flags.
+`
+
+// run executes one command and returns the process exit code: 0 success,
+// 1 failure, 2 bad usage or settings.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = runServe(ctx, args[1:], envLookup, stderr)
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, stderr)
+	case "graph-emulator":
+		err = runGraphEmulator(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "watchshare: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	return exitCode(err, stderr)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var se *settingError
+	if errors.As(err, &se) {
+		fmt.Fprintln(stderr, "watchshare: "+se.Error())
+		return 2
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "watchshare: "+ue.Error())
+		return 2
+	}
+	fmt.Fprintln(stderr, "watchshare: "+err.Error())
+	return 1
+}
+
+// usageError is a bad command line (exit code 2).
+type usageError struct{ error }
+
+func versionString() string {
+	v := "watchshare (devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = "watchshare " + bi.Main.Version
+		}
+		v += " " + bi.GoVersion
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.time" || s.Key == "CGO_ENABLED" {
+				v += " " + s.Key + "=" + s.Value
+			}
+		}
+	}
+	return v
+}

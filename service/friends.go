@@ -1,0 +1,177 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"watchshare/graph"
+	"watchshare/store"
+)
+
+// maxFriendPages bounds a friend sync: 100 friends a page, 5,000 friends is
+// Facebook's own cap.
+const maxFriendPages = 60
+
+// SyncResult is POST /v1/members/{member}/friends/sync.
+type SyncResult struct {
+	Friends int `json:"friends"`
+	Added   int `json:"added"`
+	Removed int `json:"removed"`
+}
+
+// SyncFriends reads the member's whole friend list from Facebook and
+// replaces the stored one atomically. Any failure leaves the previous list
+// intact; 190 marks the member reconnect_required; a rate limit returns a
+// *RetryError.
+func (s *Service) SyncFriends(ctx context.Context, memberID string) (SyncResult, error) {
+	if err := checkMember(memberID); err != nil {
+		return SyncResult{}, err
+	}
+	token, err := s.db.MemberToken(ctx, memberID)
+	if errors.Is(err, store.ErrNotConnected) {
+		s.metrics.syncs.WithLabelValues("not_connected").Inc()
+		return SyncResult{}, &Error{Kind: KindConflict, Code: "not_connected", Message: "the member has not connected Facebook"}
+	} else if err != nil {
+		return SyncResult{}, storeErr("member token", err)
+	}
+	if wait := s.throttle.wait(s.now(), memberID); wait > 0 {
+		s.metrics.syncs.WithLabelValues("deferred").Inc()
+		return SyncResult{}, &RetryError{After: wait, Err: errors.New("facebook rate limit in force")}
+	}
+	friends, _, err := s.graph.Session(token).Friends(ctx, maxFriendPages)
+	s.countGraph("friends", err)
+	if err != nil {
+		s.metrics.syncs.WithLabelValues("failed").Inc()
+		return SyncResult{}, s.syncFailure(ctx, memberID, err)
+	}
+	list := make([]store.Friend, 0, len(friends))
+	for _, f := range friends {
+		list = append(list, store.Friend{FacebookUserID: f.ID, Name: f.Name})
+	}
+	now := s.now()
+	added, removed, err := s.db.ReplaceFriends(ctx, memberID, list, now, s.nextFriendSync(now))
+	switch {
+	case errors.Is(err, store.ErrNotConnected):
+		// Purged while we were reading: write nothing.
+		s.metrics.syncs.WithLabelValues("not_connected").Inc()
+		return SyncResult{}, &Error{Kind: KindConflict, Code: "not_connected", Message: "the member disconnected during the sync"}
+	case err != nil:
+		return SyncResult{}, storeErr("replace friends", err)
+	}
+	s.metrics.syncs.WithLabelValues("ok").Inc()
+	s.log.InfoContext(ctx, "friends synced", slog.String("member_id", memberID), slog.Int("friends", len(list)), slog.Int("added", added), slog.Int("removed", removed))
+	return SyncResult{Friends: len(list), Added: added, Removed: removed}, nil
+}
+
+// nextFriendSync spreads the next sync over ±10% of the period so that
+// members who connected together do not all sync in the same minute.
+func (s *Service) nextFriendSync(now time.Time) time.Time {
+	jitter := s.syncEvery / 5
+	return now.Add(s.syncEvery - jitter/2 + rand.N(jitter+1))
+}
+
+func (s *Service) syncFailure(ctx context.Context, memberID string, err error) error {
+	switch {
+	case graph.IsTokenInvalid(err):
+		changed, merr := s.db.MarkReconnectRequired(ctx, memberID)
+		if merr != nil {
+			return storeErr("mark reconnect required", merr)
+		}
+		if changed {
+			s.announce(ctx, "reconnect_required", memberID, nil)
+		}
+		return &Error{Kind: KindConflict, Code: "reconnect_required", Message: "Facebook no longer accepts the member's token; they must connect again", Err: err}
+	case graph.IsRateLimited(err):
+		d := rateLimitBackoff(err)
+		scope := memberID
+		if graph.RateLimitScopeOf(err) != graph.ScopeUser {
+			scope = ""
+		}
+		s.throttle.hold(s.now(), scope, d)
+		return &RetryError{After: d, Err: err}
+	case graph.IsTransient(err), errors.Is(err, graph.ErrTooManyPages):
+		return &Error{Kind: KindUnavailable, Code: "facebook_unavailable", Message: "Facebook could not be reached; the friend list is unchanged", Err: err}
+	default:
+		return &Error{Kind: KindUpstream, Code: "facebook_error", Message: "Facebook refused the friend list request", Err: fmt.Errorf("%s", graphErrorSummary(err))}
+	}
+}
+
+// FriendView is one entry of GET .../friends.
+type FriendView struct {
+	MemberID       string `json:"member_id"`
+	Name           string `json:"name"`
+	FacebookUserID string `json:"facebook_user_id"`
+}
+
+// FriendsList is GET /v1/members/{member}/friends.
+type FriendsList struct {
+	Friends  []FriendView `json:"friends"`
+	SyncedAt *time.Time   `json:"synced_at"`
+}
+
+// Friends lists the member's Facebook friends who are connected members.
+func (s *Service) Friends(ctx context.Context, memberID string) (FriendsList, error) {
+	if err := checkMember(memberID); err != nil {
+		return FriendsList{}, err
+	}
+	fs, synced, err := s.db.ListFriendMembers(ctx, memberID)
+	if err != nil {
+		return FriendsList{}, storeErr("list friends", err)
+	}
+	out := FriendsList{Friends: make([]FriendView, 0, len(fs)), SyncedAt: timePtr(synced)}
+	for _, f := range fs {
+		out.Friends = append(out.Friends, FriendView{MemberID: f.MemberID, Name: f.Name, FacebookUserID: f.FacebookUserID})
+	}
+	return out, nil
+}
+
+// ActivityView is one entry of GET .../friends/activity.
+type ActivityView struct {
+	MemberID  string    `json:"member_id"`
+	Name      string    `json:"name"`
+	TitleID   string    `json:"title_id"`
+	TitleName string    `json:"title_name"`
+	SharedAt  time.Time `json:"shared_at"`
+}
+
+// Activity lists what the member's connected friends shared, newest first,
+// at most limit entries strictly before before (zero: now).
+func (s *Service) Activity(ctx context.Context, memberID string, limit int, before time.Time) ([]ActivityView, error) {
+	if err := checkMember(memberID); err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 200 {
+		return nil, invalidf("invalid_limit", "limit must be between 1 and 200")
+	}
+	acts, err := s.db.FriendsActivity(ctx, memberID, limit, before)
+	if err != nil {
+		return nil, storeErr("friends activity", err)
+	}
+	out := make([]ActivityView, 0, len(acts))
+	for _, a := range acts {
+		out = append(out, ActivityView{MemberID: a.MemberID, Name: a.Name, TitleID: a.TitleID, TitleName: a.TitleName, SharedAt: a.SharedAt.UTC()})
+	}
+	return out, nil
+}
+
+// DueFriendSyncs lists connected members whose friend sync is due.
+func (s *Service) DueFriendSyncs(ctx context.Context, limit int) ([]string, error) {
+	ids, err := s.db.DueFriendSyncs(ctx, s.now(), limit)
+	if err != nil {
+		return nil, storeErr("due friend syncs", err)
+	}
+	return ids, nil
+}
+
+// ConnectedMembers lists every connected member (for {"all":true} syncs).
+func (s *Service) ConnectedMembers(ctx context.Context) ([]string, error) {
+	ids, err := s.db.ConnectedMemberIDs(ctx)
+	if err != nil {
+		return nil, storeErr("connected members", err)
+	}
+	return ids, nil
+}

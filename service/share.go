@@ -1,0 +1,397 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"watchshare/graph"
+	"watchshare/sharing"
+	"watchshare/store"
+)
+
+// Outcome is what became of one watch event.
+type Outcome struct {
+	Posted   bool
+	ActionID string
+	Skipped  sharing.SkipReason // set when not posted
+}
+
+// RetryError asks the caller to redeliver the event after After (zero: the
+// caller's own backoff). The event is not lost.
+type RetryError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryError) Error() string { return "retry later: " + e.Err.Error() }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// PermanentError means retrying cannot help: the event is dead-lettered
+// with Reason.
+type PermanentError struct {
+	Reason string
+	Err    error
+}
+
+func (e *PermanentError) Error() string { return e.Reason }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// UnavailableError means a dependency (the store) is down: not the event's
+// fault. The caller pauses consumption and redelivers later.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return "dependency unavailable: " + e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+const (
+	// staleAfter is how old a pending post may be before another delivery
+	// takes it over and reconciles it. It is longer than any Graph call.
+	staleAfter = 90 * time.Second
+	// reconcileWindow is how far before the attempt a found action may have
+	// been published and still count as that attempt (clock skew).
+	reconcileWindow = 5 * time.Minute
+	// usageThreshold is the X-App-Usage percentage above which posting slows down.
+	usageThreshold = 90
+)
+
+// throttle remembers Facebook's rate limits: the whole app (code 4, high
+// X-App-Usage) or one member (code 17).
+type throttle struct {
+	mu      sync.Mutex
+	app     time.Time
+	members map[string]time.Time
+}
+
+func (t *throttle) wait(now time.Time, memberID string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.app.Sub(now)
+	if until, ok := t.members[memberID]; ok {
+		if m := until.Sub(now); m > d {
+			d = m
+		} else if m <= 0 {
+			delete(t.members, memberID)
+		}
+	}
+	return max(d, 0)
+}
+
+func (t *throttle) hold(now time.Time, memberID string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	until := now.Add(d)
+	if memberID == "" {
+		if until.After(t.app) {
+			t.app = until
+		}
+		return
+	}
+	if t.members == nil {
+		t.members = make(map[string]time.Time)
+	}
+	if until.After(t.members[memberID]) {
+		t.members[memberID] = until
+	}
+}
+
+// ProcessWatch applies the share rules to one watch event and posts it at
+// most once. A nil error means the event reached a terminal state (posted
+// or deliberately skipped); *RetryError, *PermanentError and
+// *UnavailableError tell the caller how to settle the message.
+func (s *Service) ProcessWatch(ctx context.Context, ev sharing.WatchEvent) (Outcome, error) {
+	out, err := s.processWatch(ctx, ev)
+	switch {
+	case err == nil && out.Posted:
+		s.metrics.events.WithLabelValues("posted").Inc()
+	case err == nil:
+		s.metrics.events.WithLabelValues("skipped").Inc()
+		s.metrics.skipped.WithLabelValues(string(out.Skipped)).Inc()
+	}
+	return out, err
+}
+
+func (s *Service) processWatch(ctx context.Context, ev sharing.WatchEvent) (Outcome, error) {
+	now := s.now()
+	// Most heartbeats end here, with no lookup at all.
+	if reason := s.rules.Eligible(now, ev); reason != sharing.SkipNone {
+		return Outcome{Skipped: reason}, nil
+	}
+	sc, err := s.db.ShareContext(ctx, ev.MemberID, ev.Title.ID)
+	if err != nil {
+		return Outcome{}, &UnavailableError{Err: fmt.Errorf("share context: %w", err)}
+	}
+	if !sc.Connected {
+		return Outcome{Skipped: sharing.SkipNotConnected}, nil
+	}
+	d := s.rules.Decide(now, ev, memberState(sc))
+	switch {
+	case d.Post:
+	case d.Reason == sharing.SkipPostInFlight:
+		return s.resumePending(ctx, ev, *sc.LastShare)
+	default:
+		return Outcome{Skipped: d.Reason}, nil
+	}
+	if wait := s.throttle.wait(now, ev.MemberID); wait > 0 {
+		return Outcome{}, &RetryError{After: wait, Err: errors.New("facebook rate limit in force")}
+	}
+	sh, err := s.db.BeginShare(ctx, store.Share{
+		MemberID: ev.MemberID, TitleID: ev.Title.ID, TitleName: ev.Title.Name,
+		TitleURL: ev.Title.URL, TitleType: string(ev.Title.Type),
+		SessionID: ev.SessionID, EventID: ev.EventID,
+	})
+	var pe *store.PendingShareError
+	switch {
+	case errors.As(err, &pe):
+		return s.resumePending(ctx, ev, pe.Existing)
+	case errors.Is(err, store.ErrNotConnected):
+		return Outcome{Skipped: sharing.SkipNotConnected}, nil
+	case errors.Is(err, store.ErrHidden):
+		return Outcome{Skipped: sharing.SkipHidden}, nil
+	case errors.Is(err, store.ErrConflict):
+		return Outcome{Skipped: sharing.SkipAlreadyProcessed}, nil
+	case err != nil:
+		return Outcome{}, &UnavailableError{Err: fmt.Errorf("begin share: %w", err)}
+	}
+	return s.post(ctx, ev, sh)
+}
+
+func memberState(sc store.ShareContext) sharing.MemberState {
+	m := sc.Member
+	st := sharing.MemberState{
+		Status:         sharing.ConnectionStatus(m.Status),
+		CanPublish:     m.CanPublish,
+		ConsentAt:      m.ConsentAt,
+		SharingEnabled: m.SharingEnabled,
+		TitleHidden:    sc.Hidden,
+	}
+	if p := sc.LastShare; p != nil {
+		at := p.SharedAt
+		if p.Status == store.SharePending || at.IsZero() {
+			at = p.AttemptedAt
+		}
+		st.LastShare = &sharing.PriorShare{EventID: p.EventID, SessionID: p.SessionID, At: at, Pending: p.Status == store.SharePending}
+	}
+	return st
+}
+
+// resumePending deals with a post of this title that was attempted but not
+// recorded: a crash between the Graph call and the commit, a lost answer, or
+// another worker posting right now. A recent attempt by someone else is left
+// alone (retry later); an attempt by this very event, or a stale one, is
+// reconciled against Facebook before anything is posted again.
+func (s *Service) resumePending(ctx context.Context, ev sharing.WatchEvent, p store.Share) (Outcome, error) {
+	age := s.now().Sub(p.AttemptedAt)
+	if p.EventID != ev.EventID && age < staleAfter {
+		return Outcome{}, &RetryError{After: staleAfter - age + time.Second, Err: errors.New("another delivery is posting this title")}
+	}
+	if p.EventID == ev.EventID && age < staleAfter/3 {
+		// Our own attempt, very recent: most likely a redelivery racing the
+		// first delivery that is still in its Graph call.
+		return Outcome{}, &RetryError{After: staleAfter/3 - age + time.Second, Err: errors.New("this event's post is in flight")}
+	}
+	taken, err := s.db.TakeOverShare(ctx, p.ID, p.EventID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Settled meanwhile (posted, abandoned or purged): decide again.
+		return Outcome{}, &RetryError{After: time.Second, Err: errors.New("pending post settled meanwhile")}
+	case err != nil:
+		return Outcome{}, &UnavailableError{Err: fmt.Errorf("take over share: %w", err)}
+	}
+	token, err := s.db.MemberToken(ctx, taken.MemberID)
+	if errors.Is(err, store.ErrNotConnected) {
+		return Outcome{Skipped: sharing.SkipNotConnected}, nil
+	} else if err != nil {
+		return Outcome{}, &UnavailableError{Err: fmt.Errorf("member token: %w", err)}
+	}
+	found, err := s.reconcile(ctx, s.graph.Session(token), taken)
+	if err != nil {
+		return Outcome{}, s.graphFailure(ctx, taken, err, false)
+	}
+	if found != nil {
+		return s.complete(ctx, ev, taken, token, found.ID, found.PublishTime)
+	}
+	return s.postWithToken(ctx, ev, taken, token)
+}
+
+// reconcile looks for an action of the pending share among the member's
+// recent video.watches: same object URL, published no earlier than the
+// attempt (less a skew window).
+func (s *Service) reconcile(ctx context.Context, sess *graph.Session, p store.Share) (*graph.WatchAction, error) {
+	acts, err := sess.Watches(ctx, 3)
+	s.countGraph("reconcile", err)
+	if err != nil && !errors.Is(err, graph.ErrTooManyPages) {
+		return nil, err
+	}
+	for i := range acts {
+		a := acts[i]
+		if a.ObjectURL != p.TitleURL {
+			continue
+		}
+		if !a.PublishTime.IsZero() && a.PublishTime.Before(p.AttemptedAt.Add(-reconcileWindow)) {
+			continue
+		}
+		return &a, nil
+	}
+	return nil, nil
+}
+
+func (s *Service) post(ctx context.Context, ev sharing.WatchEvent, sh store.Share) (Outcome, error) {
+	token, err := s.db.MemberToken(ctx, sh.MemberID)
+	if err != nil {
+		_ = s.db.AbandonShare(ctx, sh.ID)
+		if errors.Is(err, store.ErrNotConnected) {
+			return Outcome{Skipped: sharing.SkipNotConnected}, nil
+		}
+		return Outcome{}, &UnavailableError{Err: fmt.Errorf("member token: %w", err)}
+	}
+	return s.postWithToken(ctx, ev, sh, token)
+}
+
+func (s *Service) postWithToken(ctx context.Context, ev sharing.WatchEvent, sh store.Share, token string) (Outcome, error) {
+	sess := s.graph.Session(token)
+	opts := graph.WatchOptions{}
+	if ev.WatchedSeconds > 0 {
+		opts.StartTime = ev.OccurredAt.Add(-time.Duration(ev.WatchedSeconds) * time.Second)
+	}
+	actionID, res, err := sess.PublishWatch(ctx, sharing.TitleType(sh.TitleType).GraphProperty(), sh.TitleURL, opts)
+	s.countGraph("publish", err)
+	if res != nil && res.Usage.Max() > usageThreshold {
+		s.throttle.hold(s.now(), "", usageBackoff(res.Usage))
+	}
+	if err != nil {
+		if graph.IsDuplicate(err) {
+			// Facebook says this exact action was just posted: find it.
+			if found, rerr := s.reconcile(ctx, sess, sh); rerr == nil && found != nil {
+				return s.complete(ctx, ev, sh, token, found.ID, found.PublishTime)
+			}
+		}
+		return Outcome{}, s.graphFailure(ctx, sh, err, true)
+	}
+	return s.complete(ctx, ev, sh, token, actionID, s.now())
+}
+
+// complete records a post. If the member was purged meanwhile the action is
+// deleted at Facebook at once and nothing is recorded; if the title was
+// hidden meanwhile the deletion is queued in the same transaction.
+func (s *Service) complete(ctx context.Context, ev sharing.WatchEvent, sh store.Share, token, actionID string, at time.Time) (Outcome, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	hidden, err := s.db.CompleteShare(ctx, sh.ID, actionID, at)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.log.InfoContext(ctx, "post landed after the member was purged; deleting it", slog.String("member_id", sh.MemberID))
+		s.deleteOrphan(ctx, sh, token, actionID)
+		return Outcome{Skipped: sharing.SkipNotConnected}, nil
+	case err != nil:
+		// The post exists at Facebook but is not recorded: the pending row
+		// stays, and the redelivery reconciles instead of posting again.
+		return Outcome{}, &UnavailableError{Err: fmt.Errorf("complete share: %w", err)}
+	}
+	if hidden {
+		s.RunOutbox(ctx, 10)
+		return Outcome{Skipped: sharing.SkipHidden}, nil
+	}
+	s.announce(ctx, "shared", sh.MemberID, map[string]any{"title_id": sh.TitleID, "action_id": actionID})
+	return Outcome{Posted: true, ActionID: actionID}, nil
+}
+
+func (s *Service) deleteOrphan(ctx context.Context, sh store.Share, token, actionID string) {
+	err := s.graph.Session(token).DeleteObject(ctx, actionID)
+	s.countGraph("delete", err)
+	if err == nil {
+		return
+	}
+	rerr := s.db.RecordOrphanAction(ctx, store.OutboxItem{
+		Kind: store.OutboxDeleteAction, MemberID: sh.MemberID, ActionID: actionID, Token: token,
+	})
+	if rerr != nil {
+		s.log.ErrorContext(ctx, "could not queue the deletion of an orphan post", slog.String("member_id", sh.MemberID), slog.Any("error", rerr))
+	}
+}
+
+// graphFailure settles a failed Graph call on a pending share: the pending
+// row is dropped when the post surely did not happen, kept (for
+// reconciliation) when it may have.
+func (s *Service) graphFailure(ctx context.Context, sh store.Share, err error, posting bool) error {
+	ambiguous := posting && graph.IsAmbiguous(err)
+	if !ambiguous {
+		if aerr := s.db.AbandonShare(ctx, sh.ID); aerr != nil && !errors.Is(aerr, store.ErrNotFound) {
+			return &UnavailableError{Err: fmt.Errorf("abandon share: %w", aerr)}
+		}
+	}
+	now := s.now()
+	switch {
+	case ambiguous:
+		// Keep the pending row: the redelivery reconciles before posting.
+		return &RetryError{After: staleAfter / 3, Err: err}
+	case graph.IsTokenInvalid(err):
+		changed, merr := s.db.MarkReconnectRequired(ctx, sh.MemberID)
+		if merr != nil {
+			return &UnavailableError{Err: fmt.Errorf("mark reconnect required: %w", merr)}
+		}
+		if changed {
+			s.announce(ctx, "reconnect_required", sh.MemberID, nil)
+		}
+		return nil // terminal: skipped until the member reconnects
+	case graph.IsRateLimited(err):
+		d := rateLimitBackoff(err)
+		scope := sh.MemberID // 17: this member's budget
+		if graph.RateLimitScopeOf(err) != graph.ScopeUser {
+			scope = "" // 4, 32, 613, 80001-80014: the whole app
+		}
+		s.throttle.hold(now, scope, d)
+		return &RetryError{After: d, Err: err}
+	case graph.IsTransient(err):
+		return &RetryError{Err: err}
+	default:
+		return &PermanentError{Reason: "graph: " + graphErrorSummary(err), Err: err}
+	}
+}
+
+func graphErrorSummary(err error) string {
+	var ae *graph.APIError
+	if errors.As(err, &ae) {
+		return fmt.Sprintf("code=%d subcode=%d type=%s message=%q fbtrace_id=%s", ae.Code, ae.Subcode, ae.Type, clip(ae.Message, 200), ae.TraceID)
+	}
+	return clip(err.Error(), 300)
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// rateLimitBackoff is how long to hold off after a rate-limit error: a
+// minute for a member, five for the app, with jitter so that held events do
+// not all return at once.
+func rateLimitBackoff(err error) time.Duration {
+	base := 5 * time.Minute
+	if graph.RateLimitScopeOf(err) == graph.ScopeUser {
+		base = time.Minute
+	}
+	return base + rand.N(base/4)
+}
+
+func usageBackoff(u graph.Usage) time.Duration {
+	if d := u.RegainAccessIn(); d > 0 {
+		return d
+	}
+	return 30*time.Second + rand.N(15*time.Second)
+}
+
+func (s *Service) countGraph(op string, err error) {
+	result := "ok"
+	if err != nil {
+		result = graph.ClassOf(err).String()
+	}
+	s.metrics.graph.WithLabelValues(op, result).Inc()
+}
+
