@@ -394,4 +394,3 @@ func (s *Service) countGraph(op string, err error) {
 	}
 	s.metrics.graph.WithLabelValues(op, result).Inc()
 }
-

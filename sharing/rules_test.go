@@ -42,7 +42,9 @@ func TestDecide(t *testing.T) {
 		{name: "kids profile", event: func(e *sharing.WatchEvent) { e.KidsProfile = true }, want: sharing.Decision{Reason: sharing.SkipKidsProfile}},
 		{name: "stale event", event: func(e *sharing.WatchEvent) { e.OccurredAt = now.Add(-25 * time.Hour) }, want: sharing.Decision{Reason: sharing.SkipStale}},
 		{name: "event at max age", event: func(e *sharing.WatchEvent) { e.OccurredAt = now.Add(-24 * time.Hour) }, want: sharing.Decision{Post: true}},
-		{name: "never connected", member: func(m *sharing.MemberState) { *m = sharing.MemberState{Status: sharing.NotConnected, SharingEnabled: true} }, want: sharing.Decision{Reason: sharing.SkipNotConnected}},
+		{name: "never connected", member: func(m *sharing.MemberState) {
+			*m = sharing.MemberState{Status: sharing.NotConnected, SharingEnabled: true}
+		}, want: sharing.Decision{Reason: sharing.SkipNotConnected}},
 		{name: "reconnect required", member: func(m *sharing.MemberState) { m.Status = sharing.ReconnectRequired }, want: sharing.Decision{Reason: sharing.SkipReconnect}},
 		{name: "publish_actions declined", member: func(m *sharing.MemberState) { m.CanPublish = false }, want: sharing.Decision{Reason: sharing.SkipNoPermission}},
 		{name: "consent expired", member: func(m *sharing.MemberState) { m.ConsentAt = now.Add(-17520 * time.Hour) }, want: sharing.Decision{Reason: sharing.SkipConsentExpired}},
