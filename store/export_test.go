@@ -1,0 +1,29 @@
+package store
+
+import "database/sql"
+
+// Test hooks, visible to package store_test only.
+
+// WriterDSN and ReaderDSN are the production DSNs.
+var (
+	WriterDSN = writerDSN
+	ReaderDSN = readerDSN
+)
+
+// Pools exposes the writer and reader pools.
+func (db *DB) Pools() (writer, reader *sql.DB) { return db.writer, db.reader }
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }
+
+// MemberRef is the audit reference of a member id.
+func (db *DB) MemberRef(memberID string) string { return db.memberRef(memberID) }
+
+// MapError exposes mapError.
+var MapError = mapError
+
+// ScrubError exposes scrubError.
+var ScrubError = scrubError
+
+// SHA256Hex exposes sha256Hex.
+var SHA256Hex = sha256Hex

@@ -1,0 +1,213 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// ReplaceFriends atomically replaces the member's friend list with friends
+// (duplicates by Facebook id collapse, the last name wins) and records
+// LastFriendSync = syncedAt and NextFriendSync = next. added and removed
+// count Facebook ids that appeared and disappeared. ErrNotConnected if the
+// member has no connection, so a sync racing a purge writes nothing.
+func (db *DB) ReplaceFriends(ctx context.Context, memberID string, friends []Friend, syncedAt, next time.Time) (added, removed int, err error) {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return 0, 0, wrap("replace friends", err)
+	}
+	defer tx.Rollback()
+	added, removed, err = replaceFriends(ctx, tx, memberID, friends, syncedAt, next)
+	if err != nil {
+		return 0, 0, wrap("replace friends", err)
+	}
+	return added, removed, wrap("replace friends", tx.Commit())
+}
+
+func replaceFriends(ctx context.Context, tx *tx, memberID string, friends []Friend, syncedAt, next time.Time) (int, int, error) {
+	if err := checkConnected(ctx, tx, memberID, true); err != nil {
+		return 0, 0, err
+	}
+	old := map[string]string{}
+	rows, err := tx.QueryContext(ctx, `SELECT friend_facebook_user_id, friend_name FROM friends WHERE member_id = ?`, memberID)
+	if err != nil {
+		return 0, 0, err
+	}
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			rows.Close()
+			return 0, 0, err
+		}
+		old[id] = name
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	want := map[string]string{}
+	var order []string
+	for _, f := range friends {
+		if f.FacebookUserID == "" {
+			continue
+		}
+		if _, dup := want[f.FacebookUserID]; !dup {
+			order = append(order, f.FacebookUserID)
+		}
+		want[f.FacebookUserID] = f.Name
+	}
+	var added, removed int
+	for id := range old {
+		if _, keep := want[id]; keep {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM friends WHERE member_id = ? AND friend_facebook_user_id = ?`, memberID, id); err != nil {
+			return 0, 0, err
+		}
+		removed++
+	}
+	for _, id := range order {
+		name := want[id]
+		oldName, had := old[id]
+		switch {
+		case !had:
+			if _, err := tx.ExecContext(ctx, `INSERT INTO friends (member_id, friend_facebook_user_id, friend_name) VALUES (?, ?, ?)`,
+				memberID, id, name); err != nil {
+				return 0, 0, err
+			}
+			added++
+		case oldName != name:
+			if _, err := tx.ExecContext(ctx, `UPDATE friends SET friend_name = ? WHERE member_id = ? AND friend_facebook_user_id = ?`,
+				name, memberID, id); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	syncedAt = msTime(syncedAt)
+	if syncedAt.IsZero() {
+		syncedAt = tx.now
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE connections SET last_friend_sync = ?, next_friend_sync = ? WHERE member_id = ?`,
+		syncedAt.UnixMilli(), ms0(msTime(next)), memberID); err != nil {
+		return 0, 0, err
+	}
+	return added, removed, nil
+}
+
+// ListFriendMembers returns the member's friends who are connected members
+// (status connected or reconnect_required), by name, and when the list was
+// last synced (zero if never). A member without connection has no friends.
+func (db *DB) ListFriendMembers(ctx context.Context, memberID string) ([]FriendMember, time.Time, error) {
+	tx, err := db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, time.Time{}, wrap("list friend members", err)
+	}
+	defer tx.Rollback()
+	var synced sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT last_friend_sync FROM connections WHERE member_id = ?`, memberID).Scan(&synced)
+	if errors.Is(err, sql.ErrNoRows) {
+		return []FriendMember{}, time.Time{}, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, wrap("list friend members", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT fc.member_id, fc.name, fc.facebook_user_id
+		FROM friends f JOIN connections fc ON fc.facebook_user_id = f.friend_facebook_user_id
+		WHERE f.member_id = ? AND fc.member_id <> f.member_id
+		ORDER BY fc.name, fc.member_id`, memberID)
+	if err != nil {
+		return nil, time.Time{}, wrap("list friend members", err)
+	}
+	defer rows.Close()
+	out := []FriendMember{}
+	for rows.Next() {
+		var fm FriendMember
+		if err := rows.Scan(&fm.MemberID, &fm.Name, &fm.FacebookUserID); err != nil {
+			return nil, time.Time{}, wrap("list friend members", err)
+		}
+		out = append(out, fm)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, time.Time{}, wrap("list friend members", err)
+	}
+	return out, fromMS(synced), nil
+}
+
+// FriendsActivity returns what the member's friends shared, newest first, at
+// most limit entries (<= 0 means 50, capped at 500) strictly before before
+// (zero = now): only posted shares of friends who are connected members with
+// sharing enabled, never a title the friend hid.
+func (db *DB) FriendsActivity(ctx context.Context, memberID string, limit int, before time.Time) ([]Activity, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > 500 {
+		limit = 500
+	}
+	before = msTime(before)
+	if before.IsZero() {
+		before = db.now().Add(time.Millisecond)
+	}
+	rows, err := db.reader.QueryContext(ctx, `SELECT fc.member_id, fc.name, s.title_id, s.title_name, s.shared_at
+		FROM friends f
+		JOIN connections fc ON fc.facebook_user_id = f.friend_facebook_user_id
+		JOIN members fm ON fm.member_id = fc.member_id AND fm.sharing_enabled = 1
+		JOIN shares s ON s.member_id = fc.member_id AND s.status = 'posted' AND s.shared_at < ?2
+		WHERE f.member_id = ?1 AND fc.member_id <> f.member_id
+		  AND NOT EXISTS (SELECT 1 FROM hidden_titles h WHERE h.member_id = s.member_id AND h.title_id = s.title_id)
+		ORDER BY s.shared_at DESC, s.id DESC
+		LIMIT ?3`, memberID, before.UnixMilli(), limit)
+	if err != nil {
+		return nil, wrap("friends activity", err)
+	}
+	defer rows.Close()
+	out := []Activity{}
+	for rows.Next() {
+		var (
+			a  Activity
+			at int64
+		)
+		if err := rows.Scan(&a.MemberID, &a.Name, &a.TitleID, &a.TitleName, &at); err != nil {
+			return nil, wrap("friends activity", err)
+		}
+		a.SharedAt = time.UnixMilli(at).UTC()
+		out = append(out, a)
+	}
+	return out, wrap("friends activity", rows.Err())
+}
+
+// DueFriendSyncs returns up to limit members in status connected whose
+// NextFriendSync is at or before now (never-synced members first, then
+// oldest).
+func (db *DB) DueFriendSyncs(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := db.reader.QueryContext(ctx, `SELECT member_id FROM connections
+		WHERE status = 'connected' AND next_friend_sync <= ?
+		ORDER BY next_friend_sync, member_id LIMIT ?`, msTime(now).UnixMilli(), limit)
+	if err != nil {
+		return nil, wrap("due friend syncs", err)
+	}
+	ids, err := scanStrings(rows)
+	return ids, wrap("due friend syncs", err)
+}
+
+// SetNextFriendSync sets when the member's friends are next due for a sync.
+// ErrNotConnected if the member has no connection.
+func (db *DB) SetNextFriendSync(ctx context.Context, memberID string, next time.Time) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return wrap("set next friend sync", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE connections SET next_friend_sync = ? WHERE member_id = ?`, ms0(msTime(next)), memberID)
+	if err != nil {
+		return wrap("set next friend sync", err)
+	}
+	if n, _ := affected(res); n == 0 {
+		return wrap("set next friend sync", ErrNotConnected)
+	}
+	return wrap("set next friend sync", tx.Commit())
+}

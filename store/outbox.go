@@ -1,0 +1,220 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"time"
+)
+
+const outboxCols = `o.id, o.kind, o.member_id, o.facebook_user_id, o.action_id, o.share_id, o.attempts, o.last_error,
+	o.created_at, o.next_attempt_at, o.expires_at`
+
+type outboxRow struct {
+	o                      OutboxItem
+	kind                   string
+	shareID                sql.NullInt64
+	created, next, expires sql.NullInt64
+}
+
+func (r *outboxRow) dest() []any {
+	return []any{&r.o.ID, &r.kind, &r.o.MemberID, &r.o.FacebookUserID, &r.o.ActionID, &r.shareID, &r.o.Attempts,
+		&r.o.LastError, &r.created, &r.next, &r.expires}
+}
+
+func (r *outboxRow) item() OutboxItem {
+	o := r.o
+	o.Kind = OutboxKind(r.kind)
+	o.ShareID = r.shareID.Int64
+	o.CreatedAt = fromMS(r.created)
+	o.NextAttemptAt = fromMS(r.next)
+	o.ExpiresAt = fromMS(r.expires)
+	return o
+}
+
+// listOutbox lists outbox items (alias o) without tokens.
+func listOutbox(ctx context.Context, q querier, where string, args ...any) ([]OutboxItem, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+outboxCols+` FROM outbox o WHERE `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []OutboxItem{}
+	for rows.Next() {
+		var r outboxRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, err
+		}
+		out = append(out, r.item())
+	}
+	return out, rows.Err()
+}
+
+// ClaimOutbox takes up to limit items due at now (next_attempt_at <= now,
+// not expired), oldest first, and in the same transaction pushes their
+// next_attempt_at to now+lease, so another process claiming meanwhile does
+// not get them. Tokens are decrypted: the item's own token if it has one,
+// else the member's current connection token (empty if the member has no
+// connection or the ciphertext fails to decrypt, which is logged without the
+// token). The caller ends each item with CompleteOutbox or RetryOutbox; an
+// item left alone is due again when the lease ends.
+func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	now = msTime(now)
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return nil, wrap("claim outbox", err)
+	}
+	defer tx.Rollback()
+	type claimed struct {
+		item     OutboxItem
+		ownCT    []byte
+		memberCT []byte
+	}
+	var got []claimed
+	rows, err := tx.QueryContext(ctx, `SELECT `+outboxCols+`, o.token_ct, c.token_ct
+		FROM outbox o LEFT JOIN connections c ON o.token_ct IS NULL AND c.member_id = o.member_id
+		WHERE o.next_attempt_at <= ?1 AND (o.expires_at IS NULL OR o.expires_at > ?1)
+		ORDER BY o.next_attempt_at, o.id LIMIT ?2`, now.UnixMilli(), limit)
+	if err != nil {
+		return nil, wrap("claim outbox", err)
+	}
+	for rows.Next() {
+		var (
+			r  outboxRow
+			cl claimed
+		)
+		if err := rows.Scan(append(r.dest(), &cl.ownCT, &cl.memberCT)...); err != nil {
+			rows.Close()
+			return nil, wrap("claim outbox", err)
+		}
+		cl.item = r.item()
+		got = append(got, cl)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, wrap("claim outbox", err)
+	}
+	next := now.Add(lease).UnixMilli()
+	for i := range got {
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = ? WHERE id = ?`, next, got[i].item.ID); err != nil {
+			return nil, wrap("claim outbox", err)
+		}
+		got[i].item.NextAttemptAt = time.UnixMilli(next).UTC()
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, wrap("claim outbox", err)
+	}
+	out := make([]OutboxItem, 0, len(got))
+	for _, cl := range got {
+		item := cl.item
+		var err error
+		switch {
+		case cl.ownCT != nil:
+			item.Token, err = db.seal.open(cl.ownCT, outboxAAD(item.MemberID))
+		case cl.memberCT != nil:
+			item.Token, err = db.seal.open(cl.memberCT, tokenAAD(item.MemberID))
+		}
+		if err != nil {
+			db.log.WarnContext(ctx, "store: outbox token does not decrypt", slog.Int64("outbox_id", item.ID))
+			item.Token = ""
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+// CompleteOutbox deletes a finished item; for a delete_action it also deletes
+// the share row being deleted. ErrNotFound if the item is gone.
+func (db *DB) CompleteOutbox(ctx context.Context, id int64) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return wrap("complete outbox", err)
+	}
+	defer tx.Rollback()
+	var (
+		kind    string
+		shareID sql.NullInt64
+	)
+	if err := tx.QueryRowContext(ctx, `DELETE FROM outbox WHERE id = ? RETURNING kind, share_id`, id).Scan(&kind, &shareID); err != nil {
+		return wrap("complete outbox", err)
+	}
+	if OutboxKind(kind) == OutboxDeleteAction && shareID.Valid {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM shares WHERE id = ? AND status = 'deleting'`, shareID.Int64); err != nil {
+			return wrap("complete outbox", err)
+		}
+	}
+	return wrap("complete outbox", tx.Commit())
+}
+
+// RetryOutbox records a failed attempt: attempts+1, the error text (bounded,
+// with anything looking like a credential in a URL redacted) and the next
+// attempt time. ErrNotFound if the item is gone.
+func (db *DB) RetryOutbox(ctx context.Context, id int64, next time.Time, lastErr string) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return wrap("retry outbox", err)
+	}
+	defer tx.Rollback()
+	next = msTime(next)
+	if next.IsZero() {
+		next = tx.now
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`,
+		next.UnixMilli(), scrubError(lastErr), id)
+	if err != nil {
+		return wrap("retry outbox", err)
+	}
+	if n, _ := affected(res); n == 0 {
+		return wrap("retry outbox", ErrNotFound)
+	}
+	return wrap("retry outbox", tx.Commit())
+}
+
+// DropExpiredOutbox deletes items whose ExpiresAt is at or before now (items
+// carrying their own token after a purge) and returns how many.
+func (db *DB) DropExpiredOutbox(ctx context.Context, now time.Time) (int, error) {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return 0, wrap("drop expired outbox", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?`, msTime(now).UnixMilli())
+	if err != nil {
+		return 0, wrap("drop expired outbox", err)
+	}
+	n, _ := affected(res)
+	return n, wrap("drop expired outbox", tx.Commit())
+}
+
+// OutboxCounts returns the number of queued items per kind (both kinds
+// always present).
+func (db *DB) OutboxCounts(ctx context.Context) (map[OutboxKind]int, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT kind, COUNT(*) FROM outbox GROUP BY kind`)
+	if err != nil {
+		return nil, wrap("outbox counts", err)
+	}
+	defer rows.Close()
+	out := map[OutboxKind]int{OutboxDeleteAction: 0, OutboxRevoke: 0}
+	for rows.Next() {
+		var (
+			k string
+			n int
+		)
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, wrap("outbox counts", err)
+		}
+		out[OutboxKind(k)] = n
+	}
+	return out, wrap("outbox counts", rows.Err())
+}
+
+// PendingDeletions counts the queued deletions of the member's shares of the title.
+func (db *DB) PendingDeletions(ctx context.Context, memberID, titleID string) (int, error) {
+	var n int
+	err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox o JOIN shares s ON s.id = o.share_id
+		WHERE o.kind = 'delete_action' AND s.member_id = ? AND s.title_id = ?`, memberID, titleID).Scan(&n)
+	return n, wrap("pending deletions", err)
+}

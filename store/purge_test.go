@@ -1,0 +1,327 @@
+package store_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"watchshare/store"
+)
+
+func TestPurgeMember_ZeroResidue(t *testing.T) {
+	const (
+		victim      = "VICTIMIDCANARY"
+		fbID        = "FBIDCANARY77001"
+		name        = "NAMECANARY Quux"
+		token       = "TOKENCANARY-EAA999"
+		friendFB    = "FRIENDFBCANARY"
+		friendName  = "FRIENDNAMECANARY"
+		titleName   = "TITLENAMECANARY"
+		session     = "SESSIONCANARY"
+		returnTo    = "/RETURNTOCANARY"
+		lastErr     = "LASTERRORCANARY"
+		hiddenTitle = "HIDDENTITLECANARY"
+	)
+	purged := []string{fbID, name, token, friendFB, friendName, titleName, session, returnTo, lastErr,
+		"ACTIONCANARY-1", "ACTIONCANARY-2", "ACTIONCANARY-3", "EVENTCANARY-1", "EVENTCANARY-2", "EVENTCANARY-3", "EVENTCANARY-4"}
+
+	for _, tc := range []struct {
+		name         string
+		deleteHidden bool
+		want         store.PurgeCounts
+	}{
+		{"disconnect keeps hidden titles", false,
+			store.PurgeCounts{Connections: 1, Shares: 4, Friends: 2, FriendOf: 1, HiddenTitles: 0, OAuthStates: 1, Outbox: 1}},
+		{"data deletion removes everything", true,
+			store.PurgeCounts{Connections: 1, Shares: 4, Friends: 2, FriendOf: 1, HiddenTitles: 2, OAuthStates: 1, Outbox: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, clock := MustOpenClock(t)
+			ctx := context.Background()
+			path := db.Path()
+
+			// Seed the victim with canaries in every table.
+			if _, err := db.SaveConnection(ctx, store.Connection{MemberID: victim, FacebookUserID: fbID, Name: name,
+				Scopes: []string{"publish_actions"}, CanPublish: true, Token: token}); err != nil {
+				t.Fatal(err)
+			}
+			connect(t, db, "other", "fb-other")
+			if _, _, err := db.ReplaceFriends(ctx, victim, []store.Friend{{"fb-other", "Other"}, {friendFB, friendName}}, time.Time{}, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := db.ReplaceFriends(ctx, "other", []store.Friend{{fbID, name}, {"fb-x", "X"}}, time.Time{}, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			for i, title := range []string{"t1", "t2", hiddenTitle} {
+				n := string(rune('1' + i))
+				s, err := db.BeginShare(ctx, store.Share{MemberID: victim, TitleID: title, TitleName: titleName, SessionID: session,
+					TitleURL: "https://www.example.com/" + titleName, EventID: "EVENTCANARY-" + n})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.CompleteShare(ctx, s.ID, "ACTIONCANARY-"+n, time.Time{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := db.BeginShare(ctx, store.Share{MemberID: victim, TitleID: "t4", TitleName: titleName, EventID: "EVENTCANARY-4"}); err != nil {
+				t.Fatal(err)
+			}
+			_, dels, err := db.HideTitle(ctx, victim, hiddenTitle)
+			if err != nil || len(dels) != 1 {
+				t.Fatalf("HideTitle = %v, %v", dels, err)
+			}
+			if err := db.RetryOutbox(ctx, dels[0].ID, clock.Now(), lastErr); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := db.HideTitle(ctx, victim, "another-hidden"); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.CreateOAuthState(ctx, store.OAuthState{State: "st", MemberID: victim, Verifier: "v", ReturnTo: returnTo}); err != nil {
+				t.Fatal(err)
+			}
+			// Data of the other member that must survive.
+			post(t, db, "other", "t1", "oe1", "other-action")
+
+			for _, canary := range []string{fbID, name, friendName, "ACTIONCANARY-1", lastErr} {
+				if len(fileHits(t, path, canary)) == 0 {
+					t.Fatalf("canary %q not on disk before the purge: the scan proves nothing", canary)
+				}
+			}
+
+			counts, err := db.PurgeMember(ctx, victim, store.PurgeOptions{Path: store.PurgeDataDeletion, DeleteHidden: tc.deleteHidden})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if counts != tc.want {
+				t.Fatalf("PurgeMember = %+v, want %+v", counts, tc.want)
+			}
+
+			canaries := purged
+			if tc.deleteHidden {
+				canaries = append(canaries, victim, hiddenTitle)
+			} else if len(fileHits(t, path, hiddenTitle)) == 0 {
+				t.Fatalf("kept hidden title %q not found on disk: the scan proves nothing", hiddenTitle)
+			}
+			for _, canary := range canaries {
+				if hits := fileHits(t, path, canary); len(hits) != 0 {
+					t.Errorf("canary %q still on disk after purge: %v", canary, hits)
+				}
+			}
+
+			// Other members are untouched except for the member's entry in their friend list.
+			ex, err := db.Export(ctx, "other")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []store.Friend{{"fb-x", "X"}}; !reflect.DeepEqual(ex.Friends, want) {
+				t.Fatalf("other's friends = %v, want %v", ex.Friends, want)
+			}
+			if len(ex.Shares) != 1 || ex.Member.Status != store.StatusConnected {
+				t.Fatalf("other's data changed: %+v", ex)
+			}
+
+			m, err := db.GetMember(ctx, victim)
+			if err != nil || m.Status != store.StatusNotConnected || m.FacebookUserID != "" {
+				t.Fatalf("GetMember after purge = %+v, %v", m, err)
+			}
+			hidden, err := db.ListHiddenTitles(ctx, victim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := len(hidden), map[bool]int{false: 2, true: 0}[tc.deleteHidden]; got != want {
+				t.Fatalf("hidden titles after purge = %d, want %d", got, want)
+			}
+			if _, err := db.MemberToken(ctx, victim); !errors.Is(err, store.ErrNotConnected) {
+				t.Fatalf("MemberToken after purge = %v, want ErrNotConnected", err)
+			}
+			if _, err := db.ConsumeOAuthState(ctx, "st"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("ConsumeOAuthState after purge = %v, want ErrNotFound", err)
+			}
+
+			audits, err := db.PurgeAudits(ctx)
+			if err != nil || len(audits) != 1 {
+				t.Fatalf("PurgeAudits = %v, %v", audits, err)
+			}
+			a := audits[0]
+			if a.Path != store.PurgeDataDeletion || a.Counts != tc.want || !a.At.Equal(clock.Now()) ||
+				a.MemberRef != db.MemberRef(victim) || len(a.MemberRef) != 64 || strings.Contains(a.MemberRef, victim) {
+				t.Fatalf("audit = %+v", a)
+			}
+			b, _ := json.Marshal(audits)
+			for _, canary := range append(purged, victim) {
+				if strings.Contains(string(b), canary) {
+					t.Fatalf("audit %s mentions %q", b, canary)
+				}
+			}
+
+			// Purging again is a no-op apart from its audit row.
+			again, err := db.PurgeMember(ctx, victim, store.PurgeOptions{Path: store.PurgeDisconnect, DeleteHidden: tc.deleteHidden})
+			if err != nil || again != (store.PurgeCounts{}) {
+				t.Fatalf("PurgeMember again = %+v, %v; want zero counts", again, err)
+			}
+			if _, _, err := db.ReplaceFriends(ctx, victim, []store.Friend{{"fb-y", "Y"}}, time.Time{}, time.Time{}); !errors.Is(err, store.ErrNotConnected) {
+				t.Fatalf("ReplaceFriends racing the purge = %v, want ErrNotConnected", err)
+			}
+		})
+	}
+}
+
+func TestPurgeMember_Revoke(t *testing.T) {
+	db, clock := MustOpenClock(t)
+	ctx := context.Background()
+	connect(t, db, "m1", "fb1")
+	post(t, db, "m1", "t1", "e1", "act1")
+	if _, _, err := db.HideTitle(ctx, "m1", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	revoke := &store.OutboxItem{}
+	counts, err := db.PurgeMember(ctx, "m1", store.PurgeOptions{Path: store.PurgeDisconnect, Revoke: revoke})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Outbox != 1 || revoke.ID == 0 {
+		t.Fatalf("PurgeMember = %+v, revoke id %d; want the deletion dropped and a revoke queued", counts, revoke.ID)
+	}
+	raw := rawDB(t, db.Path())
+	var ct []byte
+	if err := raw.QueryRow(`SELECT token_ct FROM outbox WHERE id = ?`, revoke.ID).Scan(&ct); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(ct), "token-of-m1") || len(fileHits(t, db.Path(), "token-of-m1")) != 0 {
+		t.Fatal("revoke token stored in clear")
+	}
+
+	// A later purge (e.g. the data-deletion callback) keeps the queued revoke and adds no second one.
+	second := &store.OutboxItem{}
+	if _, err := db.PurgeMember(ctx, "m1", store.PurgeOptions{Path: store.PurgeDataDeletion, DeleteHidden: true, Revoke: second}); err != nil {
+		t.Fatal(err)
+	}
+	if second.ID != revoke.ID {
+		t.Fatalf("second revoke id = %d, want the queued %d", second.ID, revoke.ID)
+	}
+	items, err := db.ClaimOutbox(ctx, clock.Now(), 10, time.Minute)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("ClaimOutbox = %v, %v; want one revoke", items, err)
+	}
+	it := items[0]
+	if it.Kind != store.OutboxRevoke || it.MemberID != "m1" || it.FacebookUserID != "fb1" || it.Token != "token-of-m1" ||
+		!it.ExpiresAt.Equal(clock.Now().Add(store.OrphanTTL)) {
+		t.Fatalf("revoke = %+v (token ok: %v)", it, it.Token == "token-of-m1")
+	}
+	if err := db.CompleteOutbox(ctx, it.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing to revoke with: nothing queued.
+	none := &store.OutboxItem{}
+	if _, err := db.PurgeMember(ctx, "never-connected", store.PurgeOptions{Path: store.PurgeDisconnect, Revoke: none}); err != nil || none.ID != 0 {
+		t.Fatalf("PurgeMember(never connected) = %v, revoke id %d; want nothing queued", err, none.ID)
+	}
+}
+
+func TestPurgeByFacebookUserID(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	connect(t, db, "m1", "fb1")
+	if _, _, err := db.PurgeByFacebookUserID(ctx, "fb-unknown", store.PurgeOptions{Path: store.PurgeDeauthorize}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PurgeByFacebookUserID(unknown) = %v, want ErrNotFound", err)
+	}
+	id, counts, err := db.PurgeByFacebookUserID(ctx, "fb1", store.PurgeOptions{Path: store.PurgeDeauthorize})
+	if err != nil || id != "m1" || counts.Connections != 1 {
+		t.Fatalf("PurgeByFacebookUserID = %q, %+v, %v", id, counts, err)
+	}
+	if _, _, err := db.PurgeByFacebookUserID(ctx, "fb1", store.PurgeOptions{Path: store.PurgeDeauthorize}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PurgeByFacebookUserID again = %v, want ErrNotFound", err)
+	}
+}
+
+func TestDeletionRequests(t *testing.T) {
+	db, clock := MustOpenClock(t)
+	ctx := context.Background()
+	if _, err := db.GetDeletionRequest(ctx, "c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetDeletionRequest(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := db.CompleteDeletionRequest(ctx, "c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("CompleteDeletionRequest(unknown) = %v, want ErrNotFound", err)
+	}
+	if err := db.CreateDeletionRequest(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateDeletionRequest(ctx, "c1"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("CreateDeletionRequest(dup) = %v, want ErrConflict", err)
+	}
+	requested := clock.Now()
+	got, err := db.GetDeletionRequest(ctx, "c1")
+	if want := (store.DeletionRequest{Code: "c1", Status: store.DeletionPending, RequestedAt: requested}); err != nil || got != want {
+		t.Fatalf("GetDeletionRequest = %+v, %v; want %+v", got, err, want)
+	}
+	clock.Advance(time.Second)
+	for range 2 {
+		if err := db.CompleteDeletionRequest(ctx, "c1"); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(time.Second)
+	}
+	got, err = db.GetDeletionRequest(ctx, "c1")
+	if want := (store.DeletionRequest{Code: "c1", Status: store.DeletionComplete, RequestedAt: requested, CompletedAt: requested.Add(time.Second)}); err != nil || got != want {
+		t.Fatalf("GetDeletionRequest = %+v, %v; want %+v", got, err, want)
+	}
+}
+
+func TestExport(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	empty, err := db.Export(ctx, "never-seen")
+	if err != nil || empty.Member.Status != store.StatusNotConnected || len(empty.Shares) != 0 {
+		t.Fatalf("Export(never seen) = %+v, %v", empty, err)
+	}
+
+	connect(t, db, "m1", "fb1")
+	post(t, db, "m1", "t1", "e1", "act1")
+	post(t, db, "m1", "t2", "e2", "act2")
+	if _, _, err := db.HideTitle(ctx, "m1", "t2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.ReplaceFriends(ctx, "m1", []store.Friend{{"fb2", "B"}}, time.Time{}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := db.Export(ctx, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.MemberID != "m1" || ex.Member.FacebookUserID != "fb1" || len(ex.Shares) != 2 || len(ex.HiddenTitles) != 1 ||
+		len(ex.Friends) != 1 || len(ex.Outbox) != 1 || len(ex.Audit) != 0 {
+		t.Fatalf("Export = %+v", ex)
+	}
+	var ct []byte
+	if err := rawDB(t, db.Path()).QueryRow(`SELECT token_ct FROM connections WHERE member_id = 'm1'`).Scan(&ct); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"token-of-m1", base64.StdEncoding.EncodeToString(ct), string(ct)} {
+		if strings.Contains(string(b), secret) {
+			t.Fatalf("export contains a token or ciphertext: %s", b)
+		}
+	}
+	for _, key := range []string{`"member_id"`, `"shares"`, `"hidden_titles"`, `"friends"`, `"outbox"`, `"action_id"`, `"facebook_user_id"`} {
+		if !strings.Contains(string(b), key) {
+			t.Fatalf("export JSON lacks %s: %s", key, b)
+		}
+	}
+
+	if _, err := db.PurgeMember(ctx, "m1", store.PurgeOptions{Path: store.PurgeDisconnect}); err != nil {
+		t.Fatal(err)
+	}
+	ex, err = db.Export(ctx, "m1")
+	if err != nil || len(ex.Audit) != 1 || len(ex.Shares) != 0 || len(ex.Friends) != 0 || len(ex.Outbox) != 0 || len(ex.HiddenTitles) != 1 {
+		t.Fatalf("Export after purge = %+v, %v", ex, err)
+	}
+}

@@ -1,0 +1,486 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const shareCols = `id, member_id, title_id, title_name, title_url, title_type, session_id, event_id, status,
+	action_id, attempted_at, shared_at`
+
+type shareRow struct {
+	s         Share
+	status    string
+	actionID  sql.NullString
+	attempted sql.NullInt64
+	shared    sql.NullInt64
+}
+
+func (r *shareRow) dest() []any {
+	return []any{&r.s.ID, &r.s.MemberID, &r.s.TitleID, &r.s.TitleName, &r.s.TitleURL, &r.s.TitleType,
+		&r.s.SessionID, &r.s.EventID, &r.status, &r.actionID, &r.attempted, &r.shared}
+}
+
+func (r *shareRow) share() Share {
+	s := r.s
+	s.Status = ShareStatus(r.status)
+	s.ActionID = r.actionID.String
+	s.AttemptedAt = fromMS(r.attempted)
+	s.SharedAt = fromMS(r.shared)
+	return s
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func getShare(ctx context.Context, q querier, where string, args ...any) (Share, error) {
+	var r shareRow
+	if err := q.QueryRowContext(ctx, `SELECT `+shareCols+` FROM shares WHERE `+where, args...).Scan(r.dest()...); err != nil {
+		return Share{}, err
+	}
+	return r.share(), nil
+}
+
+func listShares(ctx context.Context, q querier, where string, args ...any) ([]Share, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+shareCols+` FROM shares WHERE `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Share{}
+	for rows.Next() {
+		var r shareRow
+		if err := rows.Scan(r.dest()...); err != nil {
+			return nil, err
+		}
+		out = append(out, r.share())
+	}
+	return out, rows.Err()
+}
+
+// shareContextSQL is prepared once on the reader pool (see Open).
+const shareContextSQL = `SELECT ` + memberTail + `,
+		EXISTS (SELECT 1 FROM hidden_titles h WHERE h.member_id = ?1 AND h.title_id = ?2),
+		s.id, s.member_id, s.title_id, s.title_name, s.title_url, s.title_type, s.session_id, s.event_id, s.status,
+		s.action_id, s.attempted_at, s.shared_at
+		FROM (SELECT ?1 AS id) q
+		LEFT JOIN members m ON m.member_id = q.id
+		LEFT JOIN connections c ON c.member_id = q.id
+		LEFT JOIN shares s ON s.id = (
+			SELECT id FROM shares WHERE member_id = ?1 AND title_id = ?2 AND status IN ('pending', 'posted')
+			ORDER BY id DESC LIMIT 1)`
+
+// ShareContext reads, in one statement on the read pool and without writing,
+// what the share decision needs: the member (with connection and settings),
+// whether the title is hidden, and the latest pending or posted share of the
+// title. For a member who never connected every probe is a primary-key (or
+// covering-index) lookup that finds nothing.
+func (db *DB) ShareContext(ctx context.Context, memberID, titleID string) (ShareContext, error) {
+	var (
+		r      memberRow
+		hidden bool
+		sr     shareRow
+		sid    sql.NullInt64
+	)
+	var (
+		smember, stitle, sname, surl, stype, ssession, sevent, sstatus sql.NullString
+	)
+	dest := append(r.dest(), &hidden, &sid, &smember, &stitle, &sname, &surl, &stype, &ssession, &sevent, &sstatus,
+		&sr.actionID, &sr.attempted, &sr.shared)
+	err := db.shareContextStmt.QueryRowContext(ctx, memberID, titleID).Scan(dest...)
+	if err != nil {
+		return ShareContext{}, wrap("share context", err)
+	}
+	sc := ShareContext{Member: r.member(memberID)}
+	sc.Connected = sc.Member.Status == StatusConnected
+	sc.Hidden = hidden
+	if sid.Valid {
+		sr.s = Share{ID: sid.Int64, MemberID: smember.String, TitleID: stitle.String, TitleName: sname.String,
+			TitleURL: surl.String, TitleType: stype.String, SessionID: ssession.String, EventID: sevent.String}
+		sr.status = sstatus.String
+		s := sr.share()
+		sc.LastShare = &s
+	}
+	return sc, nil
+}
+
+// BeginShare records the intent to post (a pending share, AttemptedAt = now)
+// before the Graph call, in one transaction that checks, in this order: no
+// post of this title or this event is pending (else *PendingShareError, which
+// is ErrConflict: reconcile that share), the event id was not recorded in a
+// completed share (else *DuplicateEventError, also ErrConflict), the member is
+// connected with status connected (else ErrNotConnected), sharing is enabled
+// (else ErrSharingDisabled) and the title is not hidden (else ErrHidden). s.MemberID, s.TitleID and s.EventID are
+// required; ID, Status, ActionID, AttemptedAt and SharedAt are ignored.
+func (db *DB) BeginShare(ctx context.Context, s Share) (Share, error) {
+	if s.MemberID == "" || s.TitleID == "" || s.EventID == "" {
+		return Share{}, errors.New("store: begin share: member id, title id and event id are required")
+	}
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return Share{}, wrap("begin share", err)
+	}
+	defer tx.Rollback()
+	out, err := beginShare(ctx, tx, s)
+	if err != nil {
+		return Share{}, wrap("begin share", err)
+	}
+	return out, wrap("begin share", tx.Commit())
+}
+
+func beginShare(ctx context.Context, tx *tx, s Share) (Share, error) {
+	// Conflicts first: a pending share of this title (or of this very event)
+	// must be reconciled by the caller even if the member has since hidden
+	// the title or paused, because its post may have landed.
+	existing, err := getShare(ctx, tx, `member_id = ? AND (event_id = ? OR (title_id = ? AND status = 'pending'))
+		ORDER BY status = 'pending' DESC LIMIT 1`, s.MemberID, s.EventID, s.TitleID)
+	switch {
+	case err == nil && existing.Status == SharePending:
+		return Share{}, &PendingShareError{Existing: existing}
+	case err == nil:
+		return Share{}, &DuplicateEventError{Existing: existing}
+	case !errors.Is(err, sql.ErrNoRows):
+		return Share{}, err
+	}
+	var (
+		status  string
+		sharing bool
+	)
+	err = tx.QueryRowContext(ctx, `SELECT c.status, COALESCE(m.sharing_enabled, 1)
+		FROM connections c LEFT JOIN members m ON m.member_id = c.member_id WHERE c.member_id = ?`, s.MemberID).
+		Scan(&status, &sharing)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Share{}, ErrNotConnected
+	}
+	if err != nil {
+		return Share{}, err
+	}
+	if MemberStatus(status) != StatusConnected {
+		return Share{}, fmt.Errorf("%w (%s)", ErrNotConnected, status)
+	}
+	if !sharing {
+		return Share{}, ErrSharingDisabled
+	}
+	hidden, err := isHidden(ctx, tx, s.MemberID, s.TitleID)
+	if err != nil {
+		return Share{}, err
+	}
+	if hidden {
+		return Share{}, ErrHidden
+	}
+	s.Status = SharePending
+	s.ActionID = ""
+	s.AttemptedAt = tx.now
+	s.SharedAt = time.Time{}
+	err = tx.QueryRowContext(ctx, `INSERT INTO shares (member_id, title_id, title_name, title_url, title_type, session_id,
+			event_id, status, attempted_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?) RETURNING id`,
+		s.MemberID, s.TitleID, s.TitleName, s.TitleURL, s.TitleType, s.SessionID, s.EventID, tx.now.UnixMilli()).Scan(&s.ID)
+	if err != nil {
+		return Share{}, err
+	}
+	return s, nil
+}
+
+// TakeOverShare refreshes AttemptedAt of a pending share whose outcome is
+// unknown (its delivery crashed or stalled), so another delivery can
+// reconcile it. A non-empty eventID becomes the share's event id (ErrConflict
+// if another share of the member already has it). ErrNotFound if the share is
+// gone or no longer pending.
+func (db *DB) TakeOverShare(ctx context.Context, shareID int64, eventID string) (Share, error) {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return Share{}, wrap("take over share", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE shares SET attempted_at = ?, event_id = COALESCE(NULLIF(?, ''), event_id)
+		WHERE id = ? AND status = 'pending'`, tx.now.UnixMilli(), eventID, shareID)
+	if err != nil {
+		return Share{}, wrap("take over share", err)
+	}
+	if n, _ := affected(res); n == 0 {
+		return Share{}, wrap("take over share", ErrNotFound)
+	}
+	s, err := getShare(ctx, tx, `id = ?`, shareID)
+	if err != nil {
+		return Share{}, wrap("take over share", err)
+	}
+	return s, wrap("take over share", tx.Commit())
+}
+
+// CompleteShare records that the pending share was published as actionID
+// (sharedAt zero = now). If the member hid the title meanwhile, the share
+// becomes 'deleting' and a delete_action outbox item is queued in the same
+// transaction (hiddenMeanwhile true). ErrNotFound if the share is gone
+// (purged or abandoned): the caller must then delete the action at Facebook
+// itself (see RecordOrphanAction). Completing again with the same action id is
+// a no-op; with another one ErrConflict.
+func (db *DB) CompleteShare(ctx context.Context, shareID int64, actionID string, sharedAt time.Time) (hiddenMeanwhile bool, err error) {
+	if actionID == "" {
+		return false, errors.New("store: complete share: empty action id")
+	}
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return false, wrap("complete share", err)
+	}
+	defer tx.Rollback()
+	hiddenMeanwhile, err = completeShare(ctx, tx, shareID, actionID, sharedAt)
+	if err != nil {
+		return false, wrap("complete share", err)
+	}
+	return hiddenMeanwhile, wrap("complete share", tx.Commit())
+}
+
+func completeShare(ctx context.Context, tx *tx, shareID int64, actionID string, sharedAt time.Time) (bool, error) {
+	s, err := getShare(ctx, tx, `id = ?`, shareID)
+	if err != nil {
+		return false, err
+	}
+	switch s.Status {
+	case SharePosted, ShareDeleting:
+		if s.ActionID != actionID {
+			return false, fmt.Errorf("%w: share %d already completed with another action", ErrConflict, shareID)
+		}
+		return s.Status == ShareDeleting, nil
+	}
+	sharedAt = msTime(sharedAt)
+	if sharedAt.IsZero() {
+		sharedAt = tx.now
+	}
+	hidden, err := isHidden(ctx, tx, s.MemberID, s.TitleID)
+	if err != nil {
+		return false, err
+	}
+	if !hidden {
+		_, err := tx.ExecContext(ctx, `UPDATE shares SET status = 'posted', action_id = ?, shared_at = ? WHERE id = ?`,
+			actionID, sharedAt.UnixMilli(), shareID)
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE shares SET status = 'deleting', action_id = ?, shared_at = ? WHERE id = ?`,
+		actionID, sharedAt.UnixMilli(), shareID); err != nil {
+		return false, err
+	}
+	_, err = enqueueShareDeletion(ctx, tx, s.MemberID, shareID, actionID, tx.now)
+	return true, err
+}
+
+// enqueueShareDeletion queues a delete_action for a share of a connected
+// member (the token is taken from the connection when the item is claimed).
+func enqueueShareDeletion(ctx context.Context, tx *tx, memberID string, shareID int64, actionID string, next time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO outbox (kind, member_id, facebook_user_id, action_id, share_id, created_at, next_attempt_at)
+		VALUES ('delete_action', ?1, COALESCE((SELECT facebook_user_id FROM connections WHERE member_id = ?1), ''), ?2, ?3, ?4, ?5)
+		ON CONFLICT (share_id) WHERE share_id IS NOT NULL DO UPDATE SET action_id = excluded.action_id
+		RETURNING id`, memberID, actionID, shareID, tx.now.UnixMilli(), next.UnixMilli()).Scan(&id)
+	return id, err
+}
+
+// AbandonShare deletes a pending share: the post surely did not happen.
+// ErrNotFound if there is no pending share with that id.
+func (db *DB) AbandonShare(ctx context.Context, shareID int64) error {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return wrap("abandon share", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM shares WHERE id = ? AND status = 'pending'`, shareID)
+	if err != nil {
+		return wrap("abandon share", err)
+	}
+	if n, _ := affected(res); n == 0 {
+		return wrap("abandon share", ErrNotFound)
+	}
+	return wrap("abandon share", tx.Commit())
+}
+
+// ListShares returns the member's posted shares, newest first.
+func (db *DB) ListShares(ctx context.Context, memberID string) ([]Share, error) {
+	out, err := listShares(ctx, db.reader, `member_id = ? AND status = 'posted' ORDER BY shared_at DESC, id DESC`, memberID)
+	return out, wrap("list shares", err)
+}
+
+// RecordOrphanAction queues the deletion of an action that was published
+// after the member's data had been purged (CompleteShare returned
+// ErrNotFound). The item carries its own token, sealed, and by default expires
+// after OrphanTTL. Kind is forced to delete_action; MemberID, ActionID and
+// Token are required.
+func (db *DB) RecordOrphanAction(ctx context.Context, item OutboxItem) error {
+	if item.MemberID == "" || item.ActionID == "" {
+		return errors.New("store: record orphan action: member id and action id are required")
+	}
+	item.Kind = OutboxDeleteAction
+	item.ShareID = 0
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return wrap("record orphan action", err)
+	}
+	defer tx.Rollback()
+	if _, err := db.insertOwnTokenItem(ctx, tx, item); err != nil {
+		return wrap("record orphan action", err)
+	}
+	return wrap("record orphan action", tx.Commit())
+}
+
+// insertOwnTokenItem inserts an outbox item that outlives the connection: its
+// token (if any) is sealed under the outbox associated data. Defaults:
+// NextAttemptAt now, ExpiresAt now+OrphanTTL.
+func (db *DB) insertOwnTokenItem(ctx context.Context, tx *tx, item OutboxItem) (int64, error) {
+	var ct []byte
+	if item.Token != "" {
+		var err error
+		if ct, err = db.seal.seal(item.Token, outboxAAD(item.MemberID)); err != nil {
+			return 0, err
+		}
+	}
+	next := msTime(item.NextAttemptAt)
+	if next.IsZero() {
+		next = tx.now
+	}
+	expires := msTime(item.ExpiresAt)
+	if expires.IsZero() {
+		expires = tx.now.Add(OrphanTTL)
+	}
+	var shareID any
+	if item.ShareID != 0 {
+		shareID = item.ShareID
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO outbox (kind, member_id, facebook_user_id, action_id, share_id, token_ct,
+			created_at, next_attempt_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		string(item.Kind), item.MemberID, item.FacebookUserID, item.ActionID, shareID, ct,
+		tx.now.UnixMilli(), next.UnixMilli(), expires.UnixMilli()).Scan(&id)
+	return id, err
+}
+
+// ---------------------------------------------------------------------------
+// Hidden titles
+
+// HideTitle hides a title for the member (creating the member row if
+// missing) and, in the same transaction, marks every posted share of it
+// 'deleting' and queues a delete_action outbox item for each, so the
+// deletions are durable before the caller answers. Idempotent: hiddenAt is
+// the time of the first hide. deletions lists every queued deletion of this
+// title, including ones queued by an earlier hide (their Token is empty; use
+// MemberToken). New items are due after HandoffLease, which leaves the
+// caller time to try them at once and CompleteOutbox or RetryOutbox them.
+func (db *DB) HideTitle(ctx context.Context, memberID, titleID string) (hiddenAt time.Time, deletions []OutboxItem, err error) {
+	if titleID == "" {
+		return time.Time{}, nil, errors.New("store: hide title: empty title id")
+	}
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return time.Time{}, nil, wrap("hide title", err)
+	}
+	defer tx.Rollback()
+	hiddenAt, deletions, err = hideTitle(ctx, tx, memberID, titleID)
+	if err != nil {
+		return time.Time{}, nil, wrap("hide title", err)
+	}
+	return hiddenAt, deletions, wrap("hide title", tx.Commit())
+}
+
+func hideTitle(ctx context.Context, tx *tx, memberID, titleID string) (time.Time, []OutboxItem, error) {
+	if err := ensureMember(ctx, tx, memberID); err != nil {
+		return time.Time{}, nil, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO hidden_titles (member_id, title_id, hidden_at) VALUES (?, ?, ?)
+		ON CONFLICT (member_id, title_id) DO NOTHING`, memberID, titleID, tx.now.UnixMilli())
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	if n, _ := affected(res); n > 0 {
+		if err := bumpVersion(ctx, tx); err != nil {
+			return time.Time{}, nil, err
+		}
+	}
+	var hiddenAt int64
+	if err := tx.QueryRowContext(ctx, `SELECT hidden_at FROM hidden_titles WHERE member_id = ? AND title_id = ?`,
+		memberID, titleID).Scan(&hiddenAt); err != nil {
+		return time.Time{}, nil, err
+	}
+	posted, err := listShares(ctx, tx, `member_id = ? AND title_id = ? AND status = 'posted'`, memberID, titleID)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	for _, s := range posted {
+		if _, err := tx.ExecContext(ctx, `UPDATE shares SET status = 'deleting' WHERE id = ?`, s.ID); err != nil {
+			return time.Time{}, nil, err
+		}
+		if _, err := enqueueShareDeletion(ctx, tx, memberID, s.ID, s.ActionID, tx.now.Add(HandoffLease)); err != nil {
+			return time.Time{}, nil, err
+		}
+	}
+	items, err := listOutbox(ctx, tx, `o.kind = 'delete_action' AND o.share_id IN (
+		SELECT id FROM shares WHERE member_id = ? AND title_id = ?) ORDER BY o.id`, memberID, titleID)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	return time.UnixMilli(hiddenAt).UTC(), items, nil
+}
+
+// UnhideTitle allows the title again (nothing is re-posted, queued deletions
+// go on). It reports whether the title was hidden.
+func (db *DB) UnhideTitle(ctx context.Context, memberID, titleID string) (bool, error) {
+	tx, err := db.beginTx(ctx)
+	if err != nil {
+		return false, wrap("unhide title", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM hidden_titles WHERE member_id = ? AND title_id = ?`, memberID, titleID)
+	if err != nil {
+		return false, wrap("unhide title", err)
+	}
+	n, _ := affected(res)
+	if n == 0 {
+		return false, nil
+	}
+	if err := bumpVersion(ctx, tx); err != nil {
+		return false, wrap("unhide title", err)
+	}
+	return true, wrap("unhide title", tx.Commit())
+}
+
+// ListHiddenTitles returns the member's hidden titles, newest first.
+func (db *DB) ListHiddenTitles(ctx context.Context, memberID string) ([]HiddenTitle, error) {
+	out, err := listHidden(ctx, db.reader, memberID)
+	return out, wrap("list hidden titles", err)
+}
+
+func listHidden(ctx context.Context, q querier, memberID string) ([]HiddenTitle, error) {
+	rows, err := q.QueryContext(ctx, `SELECT title_id, hidden_at FROM hidden_titles WHERE member_id = ?
+		ORDER BY hidden_at DESC, title_id`, memberID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []HiddenTitle{}
+	for rows.Next() {
+		var (
+			h  HiddenTitle
+			at int64
+		)
+		if err := rows.Scan(&h.TitleID, &at); err != nil {
+			return nil, err
+		}
+		h.HiddenAt = time.UnixMilli(at).UTC()
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// IsHidden reports whether the member hid the title.
+func (db *DB) IsHidden(ctx context.Context, memberID, titleID string) (bool, error) {
+	h, err := isHidden(ctx, db.reader, memberID, titleID)
+	return h, wrap("is hidden", err)
+}
+
+func isHidden(ctx context.Context, q querier, memberID, titleID string) (bool, error) {
+	var hidden bool
+	err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM hidden_titles WHERE member_id = ? AND title_id = ?)`,
+		memberID, titleID).Scan(&hidden)
+	return hidden, err
+}
