@@ -86,7 +86,7 @@ func (s *Service) syncFailure(ctx context.Context, memberID string, err error) e
 		}
 		return &Error{Kind: KindConflict, Code: "reconnect_required", Message: "Facebook no longer accepts the member's token; they must connect again", Err: err}
 	case graph.IsRateLimited(err):
-		d := rateLimitBackoff(err)
+		d := s.rateLimitBackoff(err)
 		scope := memberID
 		if graph.RateLimitScopeOf(err) != graph.ScopeUser {
 			scope = ""

@@ -36,6 +36,13 @@ type Config struct {
 	Announcer         Announcer     // nil means no announcements
 	TriggerFriendSync FriendSyncTrigger
 	Metrics           *Metrics // nil means no metrics
+
+	// PendingStaleAfter is how old an unrecorded post attempt may be before
+	// another delivery reconciles it with Facebook; zero means 90s.
+	PendingStaleAfter time.Duration
+	// RateLimitBackoff is how long the whole app holds off after an
+	// app-wide rate limit (a member is held a fifth of it); zero means 5m.
+	RateLimitBackoff time.Duration
 	Logger            *slog.Logger
 	Now               func() time.Time
 }
@@ -55,6 +62,8 @@ type Service struct {
 	log        *slog.Logger
 	now        func() time.Time
 	throttle   throttle
+	staleAfter time.Duration
+	rlBackoff  time.Duration
 }
 
 // New returns a Service for cfg.
@@ -68,6 +77,14 @@ func New(cfg Config) (*Service, error) {
 		accountURL: cfg.AccountURL, publicURL: cfg.PublicURL,
 		syncEvery: cfg.FriendSyncEvery, announcer: cfg.Announcer, triggerFS: cfg.TriggerFriendSync,
 		metrics: cfg.Metrics, log: cfg.Logger, now: cfg.Now,
+	}
+	s.staleAfter = cfg.PendingStaleAfter
+	if s.staleAfter <= 0 {
+		s.staleAfter = 90 * time.Second
+	}
+	s.rlBackoff = cfg.RateLimitBackoff
+	if s.rlBackoff <= 0 {
+		s.rlBackoff = 5 * time.Minute
 	}
 	if s.syncEvery <= 0 {
 		s.syncEvery = 24 * time.Hour

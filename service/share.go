@@ -49,9 +49,6 @@ func (e *UnavailableError) Error() string { return "dependency unavailable: " + 
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
 const (
-	// staleAfter is how old a pending post may be before another delivery
-	// takes it over and reconciles it. It is longer than any Graph call.
-	staleAfter = 90 * time.Second
 	// reconcileWindow is how far before the attempt a found action may have
 	// been published and still count as that attempt (clock skew).
 	reconcileWindow = 5 * time.Minute
@@ -116,6 +113,21 @@ func (s *Service) ProcessWatch(ctx context.Context, ev sharing.WatchEvent) (Outc
 }
 
 func (s *Service) processWatch(ctx context.Context, ev sharing.WatchEvent) (Outcome, error) {
+	// A decision can be overtaken by another delivery recording a share of
+	// the same title between the read and the write; then decide again.
+	for attempt := 0; ; attempt++ {
+		out, err := s.decideAndPost(ctx, ev)
+		if errors.Is(err, store.ErrStale) && attempt < 3 {
+			continue
+		}
+		if errors.Is(err, store.ErrStale) {
+			return Outcome{}, &RetryError{Err: err}
+		}
+		return out, err
+	}
+}
+
+func (s *Service) decideAndPost(ctx context.Context, ev sharing.WatchEvent) (Outcome, error) {
 	now := s.now()
 	// Most heartbeats end here, with no lookup at all.
 	if reason := s.rules.Eligible(now, ev); reason != sharing.SkipNone {
@@ -125,7 +137,7 @@ func (s *Service) processWatch(ctx context.Context, ev sharing.WatchEvent) (Outc
 	if err != nil {
 		return Outcome{}, &UnavailableError{Err: fmt.Errorf("share context: %w", err)}
 	}
-	if !sc.Connected {
+	if sc.Member.Status == store.StatusNotConnected || sc.Member.Status == "" {
 		return Outcome{Skipped: sharing.SkipNotConnected}, nil
 	}
 	d := s.rules.Decide(now, ev, memberState(sc))
@@ -139,11 +151,15 @@ func (s *Service) processWatch(ctx context.Context, ev sharing.WatchEvent) (Outc
 	if wait := s.throttle.wait(now, ev.MemberID); wait > 0 {
 		return Outcome{}, &RetryError{After: wait, Err: errors.New("facebook rate limit in force")}
 	}
-	sh, err := s.db.BeginShare(ctx, store.Share{
+	var prevID int64
+	if sc.LastShare != nil {
+		prevID = sc.LastShare.ID
+	}
+	sh, err := s.db.BeginShareAfter(ctx, store.Share{
 		MemberID: ev.MemberID, TitleID: ev.Title.ID, TitleName: ev.Title.Name,
 		TitleURL: ev.Title.URL, TitleType: string(ev.Title.Type),
 		SessionID: ev.SessionID, EventID: ev.EventID,
-	})
+	}, prevID)
 	var pe *store.PendingShareError
 	switch {
 	case errors.As(err, &pe):
@@ -152,6 +168,10 @@ func (s *Service) processWatch(ctx context.Context, ev sharing.WatchEvent) (Outc
 		return Outcome{Skipped: sharing.SkipNotConnected}, nil
 	case errors.Is(err, store.ErrHidden):
 		return Outcome{Skipped: sharing.SkipHidden}, nil
+	case errors.Is(err, store.ErrSharingDisabled):
+		return Outcome{Skipped: sharing.SkipSharingPaused}, nil
+	case errors.Is(err, store.ErrStale):
+		return Outcome{}, err
 	case errors.Is(err, store.ErrConflict):
 		return Outcome{Skipped: sharing.SkipAlreadyProcessed}, nil
 	case err != nil:
@@ -186,13 +206,13 @@ func memberState(sc store.ShareContext) sharing.MemberState {
 // reconciled against Facebook before anything is posted again.
 func (s *Service) resumePending(ctx context.Context, ev sharing.WatchEvent, p store.Share) (Outcome, error) {
 	age := s.now().Sub(p.AttemptedAt)
-	if p.EventID != ev.EventID && age < staleAfter {
-		return Outcome{}, &RetryError{After: staleAfter - age + time.Second, Err: errors.New("another delivery is posting this title")}
+	if p.EventID != ev.EventID && age < s.staleAfter {
+		return Outcome{}, &RetryError{After: s.staleAfter - age + time.Second, Err: errors.New("another delivery is posting this title")}
 	}
-	if p.EventID == ev.EventID && age < staleAfter/3 {
+	if p.EventID == ev.EventID && age < s.staleAfter/3 {
 		// Our own attempt, very recent: most likely a redelivery racing the
 		// first delivery that is still in its Graph call.
-		return Outcome{}, &RetryError{After: staleAfter/3 - age + time.Second, Err: errors.New("this event's post is in flight")}
+		return Outcome{}, &RetryError{After: s.staleAfter/3 - age + time.Second, Err: errors.New("this event's post is in flight")}
 	}
 	taken, err := s.db.TakeOverShare(ctx, p.ID, p.EventID)
 	switch {
@@ -329,7 +349,7 @@ func (s *Service) graphFailure(ctx context.Context, sh store.Share, err error, p
 	switch {
 	case ambiguous:
 		// Keep the pending row: the redelivery reconciles before posting.
-		return &RetryError{After: staleAfter / 3, Err: err}
+		return &RetryError{After: s.staleAfter / 3, Err: err}
 	case graph.IsTokenInvalid(err):
 		changed, merr := s.db.MarkReconnectRequired(ctx, sh.MemberID)
 		if merr != nil {
@@ -340,7 +360,7 @@ func (s *Service) graphFailure(ctx context.Context, sh store.Share, err error, p
 		}
 		return nil // terminal: skipped until the member reconnects
 	case graph.IsRateLimited(err):
-		d := rateLimitBackoff(err)
+		d := s.rateLimitBackoff(err)
 		scope := sh.MemberID // 17: this member's budget
 		if graph.RateLimitScopeOf(err) != graph.ScopeUser {
 			scope = "" // 4, 32, 613, 80001-80014: the whole app
@@ -370,12 +390,12 @@ func clip(s string, n int) string {
 }
 
 // rateLimitBackoff is how long to hold off after a rate-limit error: a
-// minute for a member, five for the app, with jitter so that held events do
+// fifth of RateLimitBackoff for a member, all of it for the app, with jitter so that held events do
 // not all return at once.
-func rateLimitBackoff(err error) time.Duration {
-	base := 5 * time.Minute
+func (s *Service) rateLimitBackoff(err error) time.Duration {
+	base := s.rlBackoff
 	if graph.RateLimitScopeOf(err) == graph.ScopeUser {
-		base = time.Minute
+		base = s.rlBackoff / 5
 	}
 	return base + rand.N(base/4)
 }

@@ -24,6 +24,9 @@ var (
 	ErrHidden = errors.New("title hidden by member")
 	// ErrSharingDisabled: the member paused sharing.
 	ErrSharingDisabled = errors.New("sharing disabled by member")
+	// ErrStale: the share decision was based on state that changed since
+	// (another delivery recorded a share of the title); decide again.
+	ErrStale = errors.New("share state changed since it was read")
 	// ErrDecrypt: a sealed secret failed authentication (tampered, moved to another
 	// row, or sealed under another key).
 	ErrDecrypt = errors.New("cannot decrypt secret")

@@ -118,6 +118,15 @@ func (db *DB) ShareContext(ctx context.Context, memberID, titleID string) (Share
 // (else ErrSharingDisabled) and the title is not hidden (else ErrHidden). s.MemberID, s.TitleID and s.EventID are
 // required; ID, Status, ActionID, AttemptedAt and SharedAt are ignored.
 func (db *DB) BeginShare(ctx context.Context, s Share) (Share, error) {
+	return db.BeginShareAfter(ctx, s, -1)
+}
+
+// BeginShareAfter is BeginShare with optimistic concurrency: prevID is the id
+// of the latest pending or posted share of the title that the caller's
+// decision was based on (0 for none). If another share was recorded since,
+// it returns ErrStale and the caller decides again. A negative prevID skips
+// the check.
+func (db *DB) BeginShareAfter(ctx context.Context, s Share, prevID int64) (Share, error) {
 	if s.MemberID == "" || s.TitleID == "" || s.EventID == "" {
 		return Share{}, errors.New("store: begin share: member id, title id and event id are required")
 	}
@@ -126,6 +135,17 @@ func (db *DB) BeginShare(ctx context.Context, s Share) (Share, error) {
 		return Share{}, wrap("begin share", err)
 	}
 	defer tx.Rollback()
+	if prevID >= 0 {
+		var latest int64
+		err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT id FROM shares WHERE member_id = ? AND title_id = ?
+			AND status IN ('pending', 'posted') ORDER BY id DESC LIMIT 1), 0)`, s.MemberID, s.TitleID).Scan(&latest)
+		if err != nil {
+			return Share{}, wrap("begin share", err)
+		}
+		if latest != prevID {
+			return Share{}, ErrStale
+		}
+	}
 	out, err := beginShare(ctx, tx, s)
 	if err != nil {
 		return Share{}, wrap("begin share", err)

@@ -41,6 +41,10 @@ type config struct {
 	// now replaces the clock of the store, the connect flow and the
 	// service; nil means time.Now. Tests only.
 	now func() time.Time
+	// pendingStaleAfter and rateLimitBackoff shorten the service's waits
+	// in tests; zero means the service's defaults.
+	pendingStaleAfter time.Duration
+	rateLimitBackoff  time.Duration
 }
 
 // setting describes one contract setting: its environment variable, the flag

@@ -91,6 +91,8 @@ func startSystem(ctx context.Context, cfg config, log *slog.Logger) (_ *system, 
 		Metrics:           service.NewMetrics(s.registry),
 		Logger:            log,
 		Now:               cfg.now,
+		PendingStaleAfter: cfg.pendingStaleAfter,
+		RateLimitBackoff:  cfg.rateLimitBackoff,
 	})
 	if err != nil {
 		return nil, err

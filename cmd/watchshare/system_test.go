@@ -49,6 +49,7 @@ type testSystem struct {
 	base   string
 	clock  *testClock
 	client *http.Client // does not follow redirects
+	vals   map[string]string
 }
 
 // newTestSystem starts a system; env overrides settings (e.g.
@@ -58,6 +59,18 @@ func newTestSystem(t testing.TB, env map[string]string) *testSystem {
 	emu := &graphtest.Server{Logf: t.Logf}
 	emu.Start()
 	t.Cleanup(emu.Close)
+	return startTestSystem(t, emu, nil, env)
+}
+
+// newSecondSystem starts another serve process on the same emulator, with
+// first's settings (same token key) overridden by env.
+func newSecondSystem(t testing.TB, first *testSystem, env map[string]string) *testSystem {
+	t.Helper()
+	return startTestSystem(t, first.emu, first.vals, env)
+}
+
+func startTestSystem(t testing.TB, emu *graphtest.Server, base, env map[string]string) *testSystem {
+	t.Helper()
 	dir := t.TempDir()
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -76,6 +89,10 @@ func newTestSystem(t testing.TB, env map[string]string) *testSystem {
 		"WATCHSHARE_SHARE_AFTER":   "5m",
 		"WATCHSHARE_RESHARE_AFTER": "24h",
 	}
+	for k, v := range base {
+		vals[k] = v
+	}
+	vals["WATCHSHARE_NATS_DIR"] = dir + "/nats"
 	for k, v := range env {
 		vals[k] = v
 	}
@@ -85,6 +102,8 @@ func newTestSystem(t testing.TB, env map[string]string) *testSystem {
 	}
 	clock := &testClock{}
 	cfg.now = clock.Now
+	cfg.pendingStaleAfter = 3 * time.Second
+	cfg.rateLimitBackoff = 2 * time.Second
 	log := slog.New(slog.NewJSONHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sys, err := startSystem(context.Background(), cfg, log)
 	if err != nil {
@@ -98,7 +117,7 @@ func newTestSystem(t testing.TB, env map[string]string) *testSystem {
 		}
 	})
 	ts := &testSystem{
-		t: t, emu: emu, sys: sys, base: "http://" + sys.addr(), clock: clock,
+		t: t, emu: emu, sys: sys, base: "http://" + sys.addr(), clock: clock, vals: vals,
 		client: &http.Client{
 			Timeout:       30 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
