@@ -43,8 +43,8 @@ type Config struct {
 	// RateLimitBackoff is how long the whole app holds off after an
 	// app-wide rate limit (a member is held a fifth of it); zero means 5m.
 	RateLimitBackoff time.Duration
-	Logger            *slog.Logger
-	Now               func() time.Time
+	Logger           *slog.Logger
+	Now              func() time.Time
 }
 
 // Service runs the use cases.
