@@ -121,12 +121,14 @@ type wireFriend struct {
 
 // Friends reads GET /me/friends (limit=100) to the end, for at most maxPages
 // pages. totalCount is summary.total_count: all of the user's friends,
-// including those who do not use the app (0 when absent).
+// including those who do not use the app (0 when absent). The list is all or
+// nothing: on any error no friends are returned, so a caller can never take
+// a partial list for the whole one.
 func (s *Session) Friends(ctx context.Context, maxPages int) (friends []Friend, totalCount int, err error) {
 	params := url.Values{"limit": {"100"}, "fields": {"id,name"}}
 	for p, err := range s.Pages(ctx, "/me/friends", params, maxPages) {
 		if err != nil {
-			return friends, totalCount, err
+			return nil, 0, err
 		}
 		if len(p.Summary) > 0 {
 			var sum struct {
@@ -139,7 +141,7 @@ func (s *Session) Friends(ctx context.Context, maxPages int) (friends []Friend, 
 		for _, raw := range p.Data {
 			var f wireFriend
 			if err := json.Unmarshal(raw, &f); err != nil {
-				return friends, totalCount, fmt.Errorf("graph: /me/friends: decode friend: %w", err)
+				return nil, 0, fmt.Errorf("graph: /me/friends: decode friend: %w", err)
 			}
 			if f.ID == "" {
 				continue
