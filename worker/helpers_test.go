@@ -1,0 +1,192 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"watchshare/worker"
+	"watchshare/worker/natsembed"
+	"watchshare/worker/natsembed/natstest"
+)
+
+type env struct {
+	s  *natsembed.Server
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+// setup starts an in-process server with the streams created.
+func setup(tb testing.TB) env {
+	tb.Helper()
+	s := natstest.Start(tb)
+	nc := natstest.Connect(tb, s)
+	js := natstest.JetStream(tb, nc)
+	if err := worker.EnsureStreams(ctx(tb), js); err != nil {
+		tb.Fatalf("EnsureStreams: %v", err)
+	}
+	return env{s: s, nc: nc, js: js}
+}
+
+func ctx(tb testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	tb.Cleanup(cancel)
+	return c
+}
+
+// testConfig is a fast configuration for tests.
+func testConfig(tb testing.TB) worker.Config {
+	return worker.Config{
+		Streams:         []string{worker.StreamPlayback, worker.StreamCommands},
+		Concurrency:     4,
+		AckWait:         3 * time.Second,
+		MaxDeliver:      5,
+		RetryMin:        10 * time.Millisecond,
+		RetryMax:        50 * time.Millisecond,
+		PullExpiry:      time.Second,
+		InfoInterval:    200 * time.Millisecond,
+		PauseDefault:    200 * time.Millisecond,
+		Logger:          natstest.Logger(tb, slog.LevelWarn),
+		ShutdownTimeout: 5 * time.Second,
+	}
+}
+
+// startConsumer starts a Consumer and stops it at cleanup.
+func startConsumer(tb testing.TB, js jetstream.JetStream, h worker.Handler, cfg worker.Config) *worker.Consumer {
+	tb.Helper()
+	c, err := worker.New(js, h, cfg)
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		tb.Fatalf("Start: %v", err)
+	}
+	tb.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Stop(sctx); err != nil {
+			tb.Errorf("Stop: %v", err)
+		}
+	})
+	return c
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func publishWatch(tb testing.TB, js jetstream.JetStream, member, eventID string, payload any) {
+	tb.Helper()
+	data, err := json.Marshal(payload)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := worker.PublishWatch(ctx(tb), js, member, eventID, data); err != nil {
+		tb.Fatalf("PublishWatch: %v", err)
+	}
+}
+
+func consumerInfo(tb testing.TB, js jetstream.JetStream, stream string) *jetstream.ConsumerInfo {
+	tb.Helper()
+	c, err := js.Consumer(ctx(tb), stream, worker.DurableName)
+	if err != nil {
+		tb.Fatalf("consumer %s: %v", stream, err)
+	}
+	info, err := c.Info(ctx(tb))
+	if err != nil {
+		tb.Fatalf("consumer info %s: %v", stream, err)
+	}
+	return info
+}
+
+// settled reports whether the durable consumer on stream has nothing
+// pending and nothing unacknowledged.
+func settled(tb testing.TB, js jetstream.JetStream, stream string) func() bool {
+	return func() bool {
+		info := consumerInfo(tb, js, stream)
+		return info.NumPending == 0 && info.NumAckPending == 0
+	}
+}
+
+// dlqMessages returns every message on SOCIAL_DLQ with subject subj.
+func dlqMessages(tb testing.TB, js jetstream.JetStream, subj string) []*jetstream.RawStreamMsg {
+	tb.Helper()
+	s, err := js.Stream(ctx(tb), worker.StreamDLQ)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	info, err := s.Info(ctx(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := s.GetMsg(ctx(tb), seq)
+		if err != nil {
+			continue // deleted
+		}
+		if m.Subject == subj {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// recorder is a Handler that records calls and delegates to fn.
+type recorder struct {
+	mu    sync.Mutex
+	calls []worker.Message
+	fn    func(ctx context.Context, m worker.Message, n int) error // n: calls for this Sequence so far, this one included
+	per   map[uint64]int
+}
+
+func newRecorder(fn func(ctx context.Context, m worker.Message, n int) error) *recorder {
+	return &recorder{fn: fn, per: map[uint64]int{}}
+}
+
+func (r *recorder) HandleMessage(ctx context.Context, m worker.Message) error {
+	r.mu.Lock()
+	r.calls = append(r.calls, m)
+	key := m.Sequence
+	if m.Stream == worker.StreamCommands {
+		key |= 1 << 62
+	}
+	r.per[key]++
+	n := r.per[key]
+	r.mu.Unlock()
+	if r.fn == nil {
+		return nil
+	}
+	return r.fn(ctx, m, n)
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}
+
+func (r *recorder) snapshot() []worker.Message {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]worker.Message(nil), r.calls...)
+}
+
+func watchPayload(member string, i int) map[string]any {
+	return map[string]any{"member_id": member, "event_id": fmt.Sprintf("%s-%d", member, i), "i": i}
+}

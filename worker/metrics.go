@@ -1,0 +1,152 @@
+package worker
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stats are counters since the Consumer was created.
+type Stats struct {
+	Acked        uint64 // handled and acknowledged
+	Retried      uint64 // nak'd for redelivery after a failure or panic
+	DeadLettered uint64 // copied to social.dlq.<stream> and terminated
+	Paused       uint64 // nak'd because the handler reported an outage
+	Panics       uint64 // handler panics (also counted as Retried)
+	AckErrors    uint64 // acks, naks or terms the server did not confirm
+	InFlight     int64  // handler calls running now
+	Held         int64  // messages held now (running, queued or waiting)
+}
+
+type counters struct {
+	acked, retried, deadLettered, paused, panics, ackErrors atomic.Uint64
+	inFlight, held                                          atomic.Int64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Acked:        c.acked.Load(),
+		Retried:      c.retried.Load(),
+		DeadLettered: c.deadLettered.Load(),
+		Paused:       c.paused.Load(),
+		Panics:       c.panics.Load(),
+		AckErrors:    c.ackErrors.Load(),
+		InFlight:     c.inFlight.Load(),
+		Held:         c.held.Load(),
+	}
+}
+
+// metrics are the Prometheus collectors; a nil *metrics records nothing.
+type metrics struct {
+	messages   *prometheus.CounterVec   // stream, outcome
+	latency    *prometheus.HistogramVec // stream
+	inFlight   prometheus.Gauge
+	pending    *prometheus.GaugeVec // stream: NumPending (lag)
+	ackPending *prometheus.GaugeVec // stream: NumAckPending
+	paused     prometheus.Gauge
+}
+
+// newMetrics registers the worker's collectors on reg. A collector that is
+// already registered (a second Consumer on the same registry) is shared.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "watchshare", Subsystem: "worker", Name: "messages_total",
+			Help: "Messages settled, by stream and outcome (acked, retried, dead_lettered, paused).",
+		}, []string{"stream", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "watchshare", Subsystem: "worker", Name: "handler_duration_seconds",
+			Help:    "Time spent in the message handler.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"stream"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "watchshare", Subsystem: "worker", Name: "in_flight",
+			Help: "Handler calls running now.",
+		}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "watchshare", Subsystem: "worker", Name: "consumer_pending",
+			Help: "Messages in the stream not yet delivered to the durable consumer (lag).",
+		}, []string{"stream"}),
+		ackPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "watchshare", Subsystem: "worker", Name: "consumer_ack_pending",
+			Help: "Messages delivered to the durable consumer and not yet acknowledged.",
+		}, []string{"stream"}),
+		paused: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "watchshare", Subsystem: "worker", Name: "paused",
+			Help: "1 while handling is paused because of a dependency outage.",
+		}),
+	}
+	var err error
+	m.messages, err = register(reg, m.messages)
+	if err != nil {
+		return nil, err
+	}
+	if m.latency, err = register(reg, m.latency); err != nil {
+		return nil, err
+	}
+	if m.inFlight, err = register(reg, m.inFlight); err != nil {
+		return nil, err
+	}
+	if m.pending, err = register(reg, m.pending); err != nil {
+		return nil, err
+	}
+	if m.ackPending, err = register(reg, m.ackPending); err != nil {
+		return nil, err
+	}
+	if m.paused, err = register(reg, m.paused); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+func (m *metrics) outcome(stream, outcome string) {
+	if m != nil {
+		m.messages.WithLabelValues(stream, outcome).Inc()
+	}
+}
+
+func (m *metrics) observe(stream string, seconds float64) {
+	if m != nil {
+		m.latency.WithLabelValues(stream).Observe(seconds)
+	}
+}
+
+func (m *metrics) addInFlight(d float64) {
+	if m != nil {
+		m.inFlight.Add(d)
+	}
+}
+
+func (m *metrics) setLag(stream string, pending, ackPending uint64) {
+	if m != nil {
+		m.pending.WithLabelValues(stream).Set(float64(pending))
+		m.ackPending.WithLabelValues(stream).Set(float64(ackPending))
+	}
+}
+
+func (m *metrics) setPaused(p bool) {
+	if m != nil {
+		v := 0.0
+		if p {
+			v = 1
+		}
+		m.paused.Set(v)
+	}
+}
