@@ -420,12 +420,15 @@ func (d *demo) story(ctx context.Context) error {
 	return nil
 }
 
-// scan counts occurrences of the canaries in the database file, its WAL and
-// shared-memory file.
-func (d *demo) scan(canaries []string) int {
+// scan counts occurrences of the canaries in the database files.
+func (d *demo) scan(canaries []string) int { return residue(d.sys.cfg.DB, canaries) }
+
+// residue counts occurrences of the canaries in the SQLite file at path,
+// its WAL and its shared-memory file: after a purge it must be zero.
+func residue(path string, canaries []string) int {
 	hits := 0
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		data, err := os.ReadFile(d.sys.cfg.DB + suffix)
+		data, err := os.ReadFile(path + suffix)
 		if err != nil {
 			continue
 		}
