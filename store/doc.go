@@ -6,8 +6,9 @@
 // Open returns a *DB with two pools on the same file: a writer with a single
 // connection, whose transactions start with BEGIN IMMEDIATE (so a transaction
 // never fails to upgrade a read lock, and busy_timeout applies), and a
-// read-only pool (query_only) for reads outside transactions. Both use WAL,
-// synchronous=FULL (a commit that returned survives power loss),
+// read-only pool (query_only) for reads that write nothing; a read of several
+// statements (Export, ListFriendMembers) runs in a read transaction there.
+// Both use WAL, synchronous=FULL (a commit that returned survives power loss),
 // busy_timeout=5000, foreign_keys=on and secure_delete=on. Several processes
 // may share one database file; they serialise on SQLite's write lock.
 //
@@ -17,8 +18,9 @@
 // ErrSchemaTooNew.
 //
 // Times are INTEGER unix milliseconds (UTC). Every public write runs in one
-// transaction: beginTx, deferred Rollback, unexported helpers taking
-// (ctx, tx, ...), Commit.
+// transaction through DB.write, which begins it, rolls it back on error,
+// commits it and wraps the error with the operation's name; larger bodies are
+// unexported helpers taking (ctx, tx, ...).
 //
 // # Secrets
 //
@@ -33,7 +35,7 @@
 // PurgeMember deletes, in one transaction, everything imported from or
 // published to Facebook for a member (connection and token, shares and action
 // ids, friend list, the member's entry in other members' friend lists, OAuth
-// states, outbox items) and records a purge_audit row holding only counts and
+// states, outbox items other than revokes) and records a purge_audit row holding only counts and
 // a keyed hash of the member id; then it checkpoints the WAL with TRUNCATE so
 // that, with secure_delete, no copy of the deleted bytes remains in the
 // .db, -wal or -shm files.

@@ -33,14 +33,15 @@ var (
 	// ErrSchemaTooNew: the database was migrated by a newer binary.
 	ErrSchemaTooNew = errors.New("database schema newer than this binary")
 	// ErrUnavailable: the database cannot serve the request right now (read-only,
-	// disk full, I/O error, cannot open, busy or locked). See IsUnavailable.
+	// disk full, I/O error, cannot open, busy, locked or no large-file support).
+	// See IsUnavailable.
 	ErrUnavailable = errors.New("database unavailable")
 )
 
 // IsUnavailable reports whether err means the database cannot be written (or
 // read) right now: SQLITE_READONLY, SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN,
-// SQLITE_BUSY or SQLITE_LOCKED. The work should be paused and retried, not
-// dead-lettered.
+// SQLITE_BUSY, SQLITE_LOCKED or SQLITE_NOLFS. The work should be paused and
+// retried, not dead-lettered.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false

@@ -13,38 +13,24 @@ import (
 // count Facebook ids that appeared and disappeared. ErrNotConnected if the
 // member has no connection, so a sync racing a purge writes nothing.
 func (db *DB) ReplaceFriends(ctx context.Context, memberID string, friends []Friend, syncedAt, next time.Time) (added, removed int, err error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return 0, 0, wrap("replace friends", err)
-	}
-	defer tx.Rollback()
-	added, removed, err = replaceFriends(ctx, tx, memberID, friends, syncedAt, next)
-	if err != nil {
-		return 0, 0, wrap("replace friends", err)
-	}
-	return added, removed, wrap("replace friends", tx.Commit())
+	err = db.write(ctx, "replace friends", func(tx *tx) error {
+		added, removed, err = replaceFriends(ctx, tx, memberID, friends, syncedAt, next)
+		return err
+	})
+	return added, removed, err
 }
 
 func replaceFriends(ctx context.Context, tx *tx, memberID string, friends []Friend, syncedAt, next time.Time) (int, int, error) {
-	if err := checkConnected(ctx, tx, memberID, true); err != nil {
+	if err := checkConnected(ctx, tx, memberID); err != nil {
 		return 0, 0, err
 	}
-	old := map[string]string{}
-	rows, err := tx.QueryContext(ctx, `SELECT friend_facebook_user_id, friend_name FROM friends WHERE member_id = ?`, memberID)
+	oldList, err := listFriends(ctx, tx, memberID)
 	if err != nil {
 		return 0, 0, err
 	}
-	for rows.Next() {
-		var id, name string
-		if err := rows.Scan(&id, &name); err != nil {
-			rows.Close()
-			return 0, 0, err
-		}
-		old[id] = name
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, 0, err
+	old := make(map[string]string, len(oldList))
+	for _, f := range oldList {
+		old[f.FacebookUserID] = f.Name
 	}
 	want := map[string]string{}
 	var order []string
@@ -89,10 +75,20 @@ func replaceFriends(ctx context.Context, tx *tx, memberID string, friends []Frie
 		syncedAt = tx.now
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE connections SET last_friend_sync = ?, next_friend_sync = ? WHERE member_id = ?`,
-		syncedAt.UnixMilli(), ms0(msTime(next)), memberID); err != nil {
+		syncedAt.UnixMilli(), ms0(next), memberID); err != nil {
 		return 0, 0, err
 	}
 	return added, removed, nil
+}
+
+// listFriends returns the member's friend list by name.
+func listFriends(ctx context.Context, q querier, memberID string) ([]Friend, error) {
+	return queryAll(ctx, q, func(rows *sql.Rows) (Friend, error) {
+		var f Friend
+		err := rows.Scan(&f.FacebookUserID, &f.Name)
+		return f, err
+	}, `SELECT friend_facebook_user_id, friend_name FROM friends WHERE member_id = ?
+		ORDER BY friend_name, friend_facebook_user_id`, memberID)
 }
 
 // ListFriendMembers returns the member's friends who are connected members
@@ -112,23 +108,15 @@ func (db *DB) ListFriendMembers(ctx context.Context, memberID string) ([]FriendM
 	if err != nil {
 		return nil, time.Time{}, wrap("list friend members", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT fc.member_id, fc.name, fc.facebook_user_id
+	out, err := queryAll(ctx, tx, func(rows *sql.Rows) (FriendMember, error) {
+		var fm FriendMember
+		err := rows.Scan(&fm.MemberID, &fm.Name, &fm.FacebookUserID)
+		return fm, err
+	}, `SELECT fc.member_id, fc.name, fc.facebook_user_id
 		FROM friends f JOIN connections fc ON fc.facebook_user_id = f.friend_facebook_user_id
 		WHERE f.member_id = ? AND fc.member_id <> f.member_id
 		ORDER BY fc.name, fc.member_id`, memberID)
 	if err != nil {
-		return nil, time.Time{}, wrap("list friend members", err)
-	}
-	defer rows.Close()
-	out := []FriendMember{}
-	for rows.Next() {
-		var fm FriendMember
-		if err := rows.Scan(&fm.MemberID, &fm.Name, &fm.FacebookUserID); err != nil {
-			return nil, time.Time{}, wrap("list friend members", err)
-		}
-		out = append(out, fm)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, time.Time{}, wrap("list friend members", err)
 	}
 	return out, fromMS(synced), nil
@@ -149,7 +137,15 @@ func (db *DB) FriendsActivity(ctx context.Context, memberID string, limit int, b
 	if before.IsZero() {
 		before = db.now().Add(time.Millisecond)
 	}
-	rows, err := db.reader.QueryContext(ctx, `SELECT fc.member_id, fc.name, s.title_id, s.title_name, s.shared_at
+	out, err := queryAll(ctx, db.reader, func(rows *sql.Rows) (Activity, error) {
+		var (
+			a  Activity
+			at int64
+		)
+		err := rows.Scan(&a.MemberID, &a.Name, &a.TitleID, &a.TitleName, &at)
+		a.SharedAt = time.UnixMilli(at).UTC()
+		return a, err
+	}, `SELECT fc.member_id, fc.name, s.title_id, s.title_name, s.shared_at
 		FROM friends f
 		JOIN connections fc ON fc.facebook_user_id = f.friend_facebook_user_id
 		JOIN members fm ON fm.member_id = fc.member_id AND fm.sharing_enabled = 1
@@ -158,23 +154,7 @@ func (db *DB) FriendsActivity(ctx context.Context, memberID string, limit int, b
 		  AND NOT EXISTS (SELECT 1 FROM hidden_titles h WHERE h.member_id = s.member_id AND h.title_id = s.title_id)
 		ORDER BY s.shared_at DESC, s.id DESC
 		LIMIT ?3`, memberID, before.UnixMilli(), limit)
-	if err != nil {
-		return nil, wrap("friends activity", err)
-	}
-	defer rows.Close()
-	out := []Activity{}
-	for rows.Next() {
-		var (
-			a  Activity
-			at int64
-		)
-		if err := rows.Scan(&a.MemberID, &a.Name, &a.TitleID, &a.TitleName, &at); err != nil {
-			return nil, wrap("friends activity", err)
-		}
-		a.SharedAt = time.UnixMilli(at).UTC()
-		out = append(out, a)
-	}
-	return out, wrap("friends activity", rows.Err())
+	return out, wrap("friends activity", err)
 }
 
 // DueFriendSyncs returns up to limit members in status connected whose
@@ -184,30 +164,16 @@ func (db *DB) DueFriendSyncs(ctx context.Context, now time.Time, limit int) ([]s
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := db.reader.QueryContext(ctx, `SELECT member_id FROM connections
+	ids, err := queryAll(ctx, db.reader, scanString, `SELECT member_id FROM connections
 		WHERE status = 'connected' AND next_friend_sync <= ?
-		ORDER BY next_friend_sync, member_id LIMIT ?`, msTime(now).UnixMilli(), limit)
-	if err != nil {
-		return nil, wrap("due friend syncs", err)
-	}
-	ids, err := scanStrings(rows)
+		ORDER BY next_friend_sync, member_id LIMIT ?`, now.UnixMilli(), limit)
 	return ids, wrap("due friend syncs", err)
 }
 
 // SetNextFriendSync sets when the member's friends are next due for a sync.
 // ErrNotConnected if the member has no connection.
 func (db *DB) SetNextFriendSync(ctx context.Context, memberID string, next time.Time) error {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return wrap("set next friend sync", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE connections SET next_friend_sync = ? WHERE member_id = ?`, ms0(msTime(next)), memberID)
-	if err != nil {
-		return wrap("set next friend sync", err)
-	}
-	if n, _ := affected(res); n == 0 {
-		return wrap("set next friend sync", ErrNotConnected)
-	}
-	return wrap("set next friend sync", tx.Commit())
+	return db.write(ctx, "set next friend sync", func(tx *tx) error {
+		return execOne(ctx, tx, ErrNotConnected, `UPDATE connections SET next_friend_sync = ? WHERE member_id = ?`, ms0(next), memberID)
+	})
 }

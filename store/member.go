@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -24,24 +23,19 @@ func (db *DB) CreateOAuthState(ctx context.Context, s OAuthState) error {
 	if err != nil {
 		return err
 	}
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return wrap("create oauth state", err)
-	}
-	defer tx.Rollback()
-	created := msTime(s.CreatedAt)
-	if created.IsZero() {
-		created = tx.now
-	}
-	expires := msTime(s.ExpiresAt)
-	if expires.IsZero() {
-		expires = created.Add(OAuthStateTTL)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state_hash, member_id, verifier_ct, return_to, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, hash, s.MemberID, ct, s.ReturnTo, created.UnixMilli(), expires.UnixMilli()); err != nil {
-		return wrap("create oauth state", err)
-	}
-	return wrap("create oauth state", tx.Commit())
+	return db.write(ctx, "create oauth state", func(tx *tx) error {
+		created := msTime(s.CreatedAt)
+		if created.IsZero() {
+			created = tx.now
+		}
+		expires := msTime(s.ExpiresAt)
+		if expires.IsZero() {
+			expires = created.Add(OAuthStateTTL)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state_hash, member_id, verifier_ct, return_to, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, hash, s.MemberID, ct, s.ReturnTo, created.UnixMilli(), expires.UnixMilli())
+		return err
+	})
 }
 
 // ConsumeOAuthState looks a state up and deletes it in the same transaction:
@@ -49,30 +43,27 @@ func (db *DB) CreateOAuthState(ctx context.Context, s OAuthState) error {
 // states give ErrNotFound; expired ones ErrExpired (and are deleted). A
 // verifier that fails to decrypt gives ErrDecrypt (the state is still used up).
 func (db *DB) ConsumeOAuthState(ctx context.Context, state string) (OAuthState, error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return OAuthState{}, wrap("consume oauth state", err)
-	}
-	defer tx.Rollback()
 	hash := sha256Hex(state)
 	var (
 		out              OAuthState
 		ct               []byte
 		created, expires int64
+		now              time.Time
 	)
-	err = tx.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE state_hash = ?
-		RETURNING member_id, verifier_ct, return_to, created_at, expires_at`, hash).
-		Scan(&out.MemberID, &ct, &out.ReturnTo, &created, &expires)
+	err := db.write(ctx, "consume oauth state", func(tx *tx) error {
+		now = tx.now
+		return tx.QueryRowContext(ctx, `DELETE FROM oauth_states WHERE state_hash = ?
+			RETURNING member_id, verifier_ct, return_to, created_at, expires_at`, hash).
+			Scan(&out.MemberID, &ct, &out.ReturnTo, &created, &expires)
+	})
 	if err != nil {
-		return OAuthState{}, wrap("consume oauth state", err)
+		return OAuthState{}, err
 	}
-	if err := tx.Commit(); err != nil {
-		return OAuthState{}, wrap("consume oauth state", err)
-	}
+	// The state is used up from here on, whatever follows.
 	out.State = state
 	out.CreatedAt = time.UnixMilli(created).UTC()
 	out.ExpiresAt = time.UnixMilli(expires).UTC()
-	if !tx.now.Before(out.ExpiresAt) {
+	if !now.Before(out.ExpiresAt) {
 		return OAuthState{}, wrap("consume oauth state", ErrExpired)
 	}
 	out.Verifier, err = db.seal.open(ct, verifierAAD(hash))
@@ -84,18 +75,12 @@ func (db *DB) ConsumeOAuthState(ctx context.Context, state string) (OAuthState, 
 
 // DeleteExpiredOAuthStates deletes the states whose lifetime is over and
 // returns how many.
-func (db *DB) DeleteExpiredOAuthStates(ctx context.Context) (int, error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return 0, wrap("delete expired oauth states", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires_at <= ?`, tx.now.UnixMilli())
-	if err != nil {
-		return 0, wrap("delete expired oauth states", err)
-	}
-	n, _ := affected(res)
-	return n, wrap("delete expired oauth states", tx.Commit())
+func (db *DB) DeleteExpiredOAuthStates(ctx context.Context) (n int, err error) {
+	err = db.write(ctx, "delete expired oauth states", func(tx *tx) error {
+		n, err = execCount(ctx, tx, `DELETE FROM oauth_states WHERE expires_at <= ?`, tx.now.UnixMilli())
+		return err
+	})
+	return n, err
 }
 
 // ---------------------------------------------------------------------------
@@ -105,6 +90,12 @@ func (db *DB) DeleteExpiredOAuthStates(ctx context.Context) (int, error) {
 // aliases m (members) and c (connections), both possibly NULL.
 const memberTail = `COALESCE(m.sharing_enabled, 1), c.status, c.facebook_user_id, c.name, c.scopes_json,
 	c.can_publish, c.token_expires_at, c.connected_at, c.consent_at, c.last_friend_sync, c.next_friend_sync`
+
+// memberFrom makes memberTail select member ?1 whether or not it has a
+// members or a connections row.
+const memberFrom = `FROM (SELECT ?1 AS id) q
+	LEFT JOIN members m ON m.member_id = q.id
+	LEFT JOIN connections c ON c.member_id = q.id`
 
 // memberRow scans memberTail.
 type memberRow struct {
@@ -144,13 +135,14 @@ func (r *memberRow) member(id string) Member {
 // GetMember returns the member. A member never seen before is not an error:
 // Status is not_connected and SharingEnabled true.
 func (db *DB) GetMember(ctx context.Context, memberID string) (Member, error) {
+	m, err := getMember(ctx, db.reader, memberID)
+	return m, wrap("get member", err)
+}
+
+func getMember(ctx context.Context, q querier, memberID string) (Member, error) {
 	var r memberRow
-	err := db.reader.QueryRowContext(ctx, `SELECT `+memberTail+`
-		FROM (SELECT ?1 AS id) q
-		LEFT JOIN members m ON m.member_id = q.id
-		LEFT JOIN connections c ON c.member_id = q.id`, memberID).Scan(r.dest()...)
-	if err != nil {
-		return Member{}, wrap("get member", err)
+	if err := q.QueryRowContext(ctx, `SELECT `+memberTail+` `+memberFrom, memberID).Scan(r.dest()...); err != nil {
+		return Member{}, err
 	}
 	return r.member(memberID), nil
 }
@@ -174,11 +166,7 @@ func (db *DB) MemberByFacebookUserID(ctx context.Context, facebookUserID string)
 // ConnectedMemberIDs returns the ids of members whose status is connected,
 // sorted.
 func (db *DB) ConnectedMemberIDs(ctx context.Context) ([]string, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT member_id FROM connections WHERE status = 'connected' ORDER BY member_id`)
-	if err != nil {
-		return nil, wrap("connected member ids", err)
-	}
-	ids, err := scanStrings(rows)
+	ids, err := queryAll(ctx, db.reader, scanString, `SELECT member_id FROM connections WHERE status = 'connected' ORDER BY member_id`)
 	return ids, wrap("connected member ids", err)
 }
 
@@ -197,16 +185,11 @@ func (db *DB) SaveConnection(ctx context.Context, c Connection) (replaced bool, 
 	if err != nil {
 		return false, err
 	}
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return false, wrap("save connection", err)
-	}
-	defer tx.Rollback()
-	replaced, err = saveConnection(ctx, tx, c, ct)
-	if err != nil {
-		return false, wrap("save connection", err)
-	}
-	return replaced, wrap("save connection", tx.Commit())
+	err = db.write(ctx, "save connection", func(tx *tx) error {
+		replaced, err = saveConnection(ctx, tx, c, ct)
+		return err
+	})
+	return replaced, err
 }
 
 func saveConnection(ctx context.Context, tx *tx, c Connection, tokenCT []byte) (bool, error) {
@@ -265,7 +248,7 @@ func saveConnection(ctx context.Context, tx *tx, c Connection, tokenCT []byte) (
 			can_publish = excluded.can_publish, token_ct = excluded.token_ct, token_expires_at = excluded.token_expires_at,
 			status = 'connected', connected_at = excluded.connected_at, consent_at = excluded.consent_at`,
 		c.MemberID, c.FacebookUserID, c.Name, string(scopesJSON), c.CanPublish,
-		tokenCT, ms(msTime(c.TokenExpiresAt)), connected.UnixMilli(), consent.UnixMilli())
+		tokenCT, ms(c.TokenExpiresAt), connected.UnixMilli(), consent.UnixMilli())
 	if err != nil {
 		return false, err
 	}
@@ -291,75 +274,33 @@ func (db *DB) MemberToken(ctx context.Context, memberID string) (string, error) 
 // SetSharingEnabled pauses (false) or resumes (true) posting for the member,
 // creating the member row if missing.
 func (db *DB) SetSharingEnabled(ctx context.Context, memberID string, enabled bool) error {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return wrap("set sharing enabled", err)
-	}
-	defer tx.Rollback()
-	if err := ensureMember(ctx, tx, memberID); err != nil {
-		return wrap("set sharing enabled", err)
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE members SET sharing_enabled = ? WHERE member_id = ? AND sharing_enabled <> ?`,
-		enabled, memberID, enabled)
-	if err != nil {
-		return wrap("set sharing enabled", err)
-	}
-	if n, _ := affected(res); n > 0 {
-		if err := bumpVersion(ctx, tx); err != nil {
-			return wrap("set sharing enabled", err)
+	return db.write(ctx, "set sharing enabled", func(tx *tx) error {
+		if err := ensureMember(ctx, tx, memberID); err != nil {
+			return err
 		}
-	}
-	return wrap("set sharing enabled", tx.Commit())
+		_, err := execBump(ctx, tx, `UPDATE members SET sharing_enabled = ? WHERE member_id = ? AND sharing_enabled <> ?`,
+			enabled, memberID, enabled)
+		return err
+	})
 }
 
 // MarkReconnectRequired flags a connected member's token as unusable (Graph
 // error 190). changed is false if the member was not in status connected.
 func (db *DB) MarkReconnectRequired(ctx context.Context, memberID string) (changed bool, err error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return false, wrap("mark reconnect required", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE connections SET status = 'reconnect_required' WHERE member_id = ? AND status = 'connected'`, memberID)
-	if err != nil {
-		return false, wrap("mark reconnect required", err)
-	}
-	n, _ := affected(res)
-	if n == 0 {
-		return false, nil
-	}
-	if err := bumpVersion(ctx, tx); err != nil {
-		return false, wrap("mark reconnect required", err)
-	}
-	return true, wrap("mark reconnect required", tx.Commit())
-}
-
-func scanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	err = db.write(ctx, "mark reconnect required", func(tx *tx) error {
+		changed, err = execBump(ctx, tx, `UPDATE connections SET status = 'reconnect_required' WHERE member_id = ? AND status = 'connected'`, memberID)
+		return err
+	})
+	return changed, err
 }
 
 // checkConnected returns ErrNotConnected unless the member has a connection
-// (any status when anyStatus, else status connected).
-func checkConnected(ctx context.Context, tx *tx, memberID string, anyStatus bool) error {
-	var status string
-	err := tx.QueryRowContext(ctx, `SELECT status FROM connections WHERE member_id = ?`, memberID).Scan(&status)
-	if errors.Is(err, sql.ErrNoRows) {
+// (in any status).
+func checkConnected(ctx context.Context, tx *tx, memberID string) error {
+	var connected bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM connections WHERE member_id = ?)`, memberID).Scan(&connected)
+	if err == nil && !connected {
 		return ErrNotConnected
 	}
-	if err != nil {
-		return err
-	}
-	if !anyStatus && MemberStatus(status) != StatusConnected {
-		return fmt.Errorf("%w (%s)", ErrNotConnected, status)
-	}
-	return nil
+	return err
 }

@@ -34,20 +34,11 @@ func (r *outboxRow) item() OutboxItem {
 
 // listOutbox lists outbox items (alias o) without tokens.
 func listOutbox(ctx context.Context, q querier, where string, args ...any) ([]OutboxItem, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+outboxCols+` FROM outbox o WHERE `+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []OutboxItem{}
-	for rows.Next() {
+	return queryAll(ctx, q, func(rows *sql.Rows) (OutboxItem, error) {
 		var r outboxRow
-		if err := rows.Scan(r.dest()...); err != nil {
-			return nil, err
-		}
-		out = append(out, r.item())
-	}
-	return out, rows.Err()
+		err := rows.Scan(r.dest()...)
+		return r.item(), err
+	}, `SELECT `+outboxCols+` FROM outbox o WHERE `+where, args...)
 }
 
 // ClaimOutbox takes up to limit items due at now (next_attempt_at <= now,
@@ -63,49 +54,40 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease t
 		return nil, nil
 	}
 	now = msTime(now)
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return nil, wrap("claim outbox", err)
-	}
-	defer tx.Rollback()
+	next := msTime(now.Add(lease))
 	type claimed struct {
 		item     OutboxItem
 		ownCT    []byte
 		memberCT []byte
 	}
 	var got []claimed
-	rows, err := tx.QueryContext(ctx, `SELECT `+outboxCols+`, o.token_ct, c.token_ct
-		FROM outbox o LEFT JOIN connections c ON o.token_ct IS NULL AND c.member_id = o.member_id
-		WHERE o.next_attempt_at <= ?1 AND (o.expires_at IS NULL OR o.expires_at > ?1)
-		ORDER BY o.next_attempt_at, o.id LIMIT ?2`, now.UnixMilli(), limit)
+	err := db.write(ctx, "claim outbox", func(tx *tx) error {
+		var err error
+		got, err = queryAll(ctx, tx, func(rows *sql.Rows) (claimed, error) {
+			var (
+				r  outboxRow
+				cl claimed
+			)
+			err := rows.Scan(append(r.dest(), &cl.ownCT, &cl.memberCT)...)
+			cl.item = r.item()
+			cl.item.NextAttemptAt = next
+			return cl, err
+		}, `SELECT `+outboxCols+`, o.token_ct, c.token_ct
+			FROM outbox o LEFT JOIN connections c ON o.token_ct IS NULL AND c.member_id = o.member_id
+			WHERE o.next_attempt_at <= ?1 AND (o.expires_at IS NULL OR o.expires_at > ?1)
+			ORDER BY o.next_attempt_at, o.id LIMIT ?2`, now.UnixMilli(), limit)
+		if err != nil {
+			return err
+		}
+		for _, cl := range got {
+			if _, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = ? WHERE id = ?`, next.UnixMilli(), cl.item.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, wrap("claim outbox", err)
-	}
-	for rows.Next() {
-		var (
-			r  outboxRow
-			cl claimed
-		)
-		if err := rows.Scan(append(r.dest(), &cl.ownCT, &cl.memberCT)...); err != nil {
-			rows.Close()
-			return nil, wrap("claim outbox", err)
-		}
-		cl.item = r.item()
-		got = append(got, cl)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, wrap("claim outbox", err)
-	}
-	next := now.Add(lease).UnixMilli()
-	for i := range got {
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt_at = ? WHERE id = ?`, next, got[i].item.ID); err != nil {
-			return nil, wrap("claim outbox", err)
-		}
-		got[i].item.NextAttemptAt = time.UnixMilli(next).UTC()
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, wrap("claim outbox", err)
+		return nil, err
 	}
 	out := make([]OutboxItem, 0, len(got))
 	for _, cl := range got {
@@ -129,86 +111,55 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease t
 // CompleteOutbox deletes a finished item; for a delete_action it also deletes
 // the share row being deleted. ErrNotFound if the item is gone.
 func (db *DB) CompleteOutbox(ctx context.Context, id int64) error {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return wrap("complete outbox", err)
-	}
-	defer tx.Rollback()
-	var (
-		kind    string
-		shareID sql.NullInt64
-	)
-	if err := tx.QueryRowContext(ctx, `DELETE FROM outbox WHERE id = ? RETURNING kind, share_id`, id).Scan(&kind, &shareID); err != nil {
-		return wrap("complete outbox", err)
-	}
-	if OutboxKind(kind) == OutboxDeleteAction && shareID.Valid {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM shares WHERE id = ? AND status = 'deleting'`, shareID.Int64); err != nil {
-			return wrap("complete outbox", err)
+	return db.write(ctx, "complete outbox", func(tx *tx) error {
+		var (
+			kind    string
+			shareID sql.NullInt64
+		)
+		if err := tx.QueryRowContext(ctx, `DELETE FROM outbox WHERE id = ? RETURNING kind, share_id`, id).Scan(&kind, &shareID); err != nil {
+			return err
 		}
-	}
-	return wrap("complete outbox", tx.Commit())
+		if OutboxKind(kind) != OutboxDeleteAction || !shareID.Valid {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM shares WHERE id = ? AND status = 'deleting'`, shareID.Int64)
+		return err
+	})
 }
 
 // RetryOutbox records a failed attempt: attempts+1, the error text (bounded,
 // with anything looking like a credential in a URL redacted) and the next
 // attempt time. ErrNotFound if the item is gone.
 func (db *DB) RetryOutbox(ctx context.Context, id int64, next time.Time, lastErr string) error {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return wrap("retry outbox", err)
-	}
-	defer tx.Rollback()
-	next = msTime(next)
-	if next.IsZero() {
-		next = tx.now
-	}
-	res, err := tx.ExecContext(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`,
-		next.UnixMilli(), scrubError(lastErr), id)
-	if err != nil {
-		return wrap("retry outbox", err)
-	}
-	if n, _ := affected(res); n == 0 {
-		return wrap("retry outbox", ErrNotFound)
-	}
-	return wrap("retry outbox", tx.Commit())
+	return db.write(ctx, "retry outbox", func(tx *tx) error {
+		if next.IsZero() {
+			next = tx.now
+		}
+		return execOne(ctx, tx, ErrNotFound, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`,
+			next.UnixMilli(), scrubError(lastErr), id)
+	})
 }
 
 // DropExpiredOutbox deletes items whose ExpiresAt is at or before now (items
 // carrying their own token after a purge) and returns how many.
-func (db *DB) DropExpiredOutbox(ctx context.Context, now time.Time) (int, error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return 0, wrap("drop expired outbox", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?`, msTime(now).UnixMilli())
-	if err != nil {
-		return 0, wrap("drop expired outbox", err)
-	}
-	n, _ := affected(res)
-	return n, wrap("drop expired outbox", tx.Commit())
+func (db *DB) DropExpiredOutbox(ctx context.Context, now time.Time) (n int, err error) {
+	err = db.write(ctx, "drop expired outbox", func(tx *tx) error {
+		n, err = execCount(ctx, tx, `DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?`, now.UnixMilli())
+		return err
+	})
+	return n, err
 }
 
 // OutboxCounts returns the number of queued items per kind (both kinds
 // always present).
 func (db *DB) OutboxCounts(ctx context.Context) (map[OutboxKind]int, error) {
-	rows, err := db.reader.QueryContext(ctx, `SELECT kind, COUNT(*) FROM outbox GROUP BY kind`)
+	var deletes, revokes int
+	err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FILTER (WHERE kind = 'delete_action'),
+		COUNT(*) FILTER (WHERE kind = 'revoke') FROM outbox`).Scan(&deletes, &revokes)
 	if err != nil {
 		return nil, wrap("outbox counts", err)
 	}
-	defer rows.Close()
-	out := map[OutboxKind]int{OutboxDeleteAction: 0, OutboxRevoke: 0}
-	for rows.Next() {
-		var (
-			k string
-			n int
-		)
-		if err := rows.Scan(&k, &n); err != nil {
-			return nil, wrap("outbox counts", err)
-		}
-		out[OutboxKind(k)] = n
-	}
-	return out, wrap("outbox counts", rows.Err())
+	return map[OutboxKind]int{OutboxDeleteAction: deletes, OutboxRevoke: revokes}, nil
 }
 
 // PendingDeletions counts the queued deletions of the member's shares of the title.

@@ -96,3 +96,28 @@ func TestOutbox_ExpiryAndCounts(t *testing.T) {
 		t.Fatalf("OutboxCounts after drop = %v", counts)
 	}
 }
+
+func TestClaimOutbox_TokenDoesNotDecrypt(t *testing.T) {
+	db, clock := MustOpenClock(t)
+	ctx := context.Background()
+	connect(t, db, "m1", "fb1")
+	post(t, db, "m1", "t1", "e1", "act1")
+	if _, _, err := db.HideTitle(ctx, "m1", "t1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordOrphanAction(ctx, store.OutboxItem{MemberID: "gone", ActionID: "act-orphan", Token: "tok"}); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawDB(t, db.Path())
+	mustExec(t, raw, `UPDATE connections SET token_ct = x'00' WHERE member_id = 'm1'`)
+	mustExec(t, raw, `UPDATE outbox SET token_ct = x'00' WHERE member_id = 'gone'`)
+	items, err := db.ClaimOutbox(ctx, clock.Now().Add(store.HandoffLease), 10, time.Minute)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("ClaimOutbox = %v, %v; want both items despite the bad tokens", items, err)
+	}
+	for _, it := range items {
+		if it.Token != "" {
+			t.Fatalf("item %d has a token after a failed decrypt", it.ID)
+		}
+	}
+}

@@ -30,21 +30,16 @@ const (
 // commit the WAL is checkpointed with TRUNCATE so that no deleted bytes
 // linger in the -wal file; a checkpoint that cannot complete is logged, not
 // returned (the purge itself is durable).
-func (db *DB) PurgeMember(ctx context.Context, memberID string, opts PurgeOptions) (PurgeCounts, error) {
+func (db *DB) PurgeMember(ctx context.Context, memberID string, opts PurgeOptions) (counts PurgeCounts, err error) {
 	if memberID == "" {
 		return PurgeCounts{}, errors.New("store: purge member: empty member id")
 	}
-	tx, err := db.beginTx(ctx)
+	err = db.write(ctx, "purge member", func(tx *tx) error {
+		counts, err = db.purge(ctx, tx, memberID, opts)
+		return err
+	})
 	if err != nil {
-		return PurgeCounts{}, wrap("purge member", err)
-	}
-	defer tx.Rollback()
-	counts, err := db.purge(ctx, tx, memberID, opts)
-	if err != nil {
-		return PurgeCounts{}, wrap("purge member", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return PurgeCounts{}, wrap("purge member", err)
+		return PurgeCounts{}, err
 	}
 	db.checkpointAfterPurge(ctx)
 	return counts, nil
@@ -57,20 +52,15 @@ func (db *DB) PurgeByFacebookUserID(ctx context.Context, facebookUserID string, 
 	if facebookUserID == "" {
 		return "", PurgeCounts{}, wrap("purge by facebook user id", ErrNotFound)
 	}
-	tx, err := db.beginTx(ctx)
+	err = db.write(ctx, "purge by facebook user id", func(tx *tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT member_id FROM connections WHERE facebook_user_id = ?`, facebookUserID).Scan(&memberID); err != nil {
+			return err
+		}
+		counts, err = db.purge(ctx, tx, memberID, opts)
+		return err
+	})
 	if err != nil {
-		return "", PurgeCounts{}, wrap("purge by facebook user id", err)
-	}
-	defer tx.Rollback()
-	if err := tx.QueryRowContext(ctx, `SELECT member_id FROM connections WHERE facebook_user_id = ?`, facebookUserID).Scan(&memberID); err != nil {
-		return "", PurgeCounts{}, wrap("purge by facebook user id", err)
-	}
-	counts, err = db.purge(ctx, tx, memberID, opts)
-	if err != nil {
-		return "", PurgeCounts{}, wrap("purge by facebook user id", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return "", PurgeCounts{}, wrap("purge by facebook user id", err)
+		return "", PurgeCounts{}, err
 	}
 	db.checkpointAfterPurge(ctx)
 	return memberID, counts, nil
@@ -87,7 +77,6 @@ func (db *DB) purge(ctx context.Context, tx *tx, memberID string, opts PurgeOpti
 		return PurgeCounts{}, errors.New("purge path is required")
 	}
 	var (
-		c       PurgeCounts
 		fbID    sql.NullString
 		tokenCT []byte
 	)
@@ -95,80 +84,34 @@ func (db *DB) purge(ctx context.Context, tx *tx, memberID string, opts PurgeOpti
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return PurgeCounts{}, err
 	}
-
-	var revoke *OutboxItem
 	if opts.Revoke != nil {
-		r := *opts.Revoke
-		r.Kind = OutboxRevoke
-		r.MemberID = memberID
-		r.ShareID = 0
-		r.ActionID = ""
-		if r.FacebookUserID == "" {
-			r.FacebookUserID = fbID.String
-		}
-		if r.Token == "" && tokenCT != nil {
-			if r.Token, err = db.seal.open(tokenCT, tokenAAD(memberID)); err != nil {
-				db.log.WarnContext(ctx, "store: token does not decrypt; revoke queued without it")
-				r.Token = ""
-			}
-		}
-		if r.Token != "" || r.FacebookUserID != "" {
-			revoke = &r
-		}
-	}
-
-	del := func(n *int, q string, args ...any) error {
-		res, err := tx.ExecContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		*n, err = affected(res)
-		return err
-	}
-	if err := del(&c.Connections, `DELETE FROM connections WHERE member_id = ?`, memberID); err != nil {
-		return PurgeCounts{}, err
-	}
-	if err := del(&c.Shares, `DELETE FROM shares WHERE member_id = ?`, memberID); err != nil {
-		return PurgeCounts{}, err
-	}
-	if err := del(&c.Friends, `DELETE FROM friends WHERE member_id = ?`, memberID); err != nil {
-		return PurgeCounts{}, err
-	}
-	if fbID.Valid && fbID.String != "" {
-		if err := del(&c.FriendOf, `DELETE FROM friends WHERE friend_facebook_user_id = ?`, fbID.String); err != nil {
-			return PurgeCounts{}, err
-		}
-	}
-	if err := del(&c.OAuthStates, `DELETE FROM oauth_states WHERE member_id = ?`, memberID); err != nil {
-		return PurgeCounts{}, err
-	}
-	if err := del(&c.Outbox, `DELETE FROM outbox WHERE member_id = ? AND kind <> 'revoke'`, memberID); err != nil {
-		return PurgeCounts{}, err
-	}
-	if opts.DeleteHidden {
-		if err := del(&c.HiddenTitles, `DELETE FROM hidden_titles WHERE member_id = ?`, memberID); err != nil {
-			return PurgeCounts{}, err
-		}
-		var n int
-		if err := del(&n, `DELETE FROM members WHERE member_id = ?`, memberID); err != nil {
+		// Before the deletes, which keep revokes anyway.
+		if opts.Revoke.ID, err = db.queueRevoke(ctx, tx, memberID, *opts.Revoke, fbID.String, tokenCT); err != nil {
 			return PurgeCounts{}, err
 		}
 	}
 
-	if opts.Revoke != nil {
-		var existing int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM outbox WHERE member_id = ? AND kind = 'revoke' ORDER BY id LIMIT 1`, memberID).Scan(&existing)
-		switch {
-		case err == nil:
-			opts.Revoke.ID = existing
-		case !errors.Is(err, sql.ErrNoRows):
+	var c PurgeCounts
+	for _, d := range []struct {
+		n     *int
+		skip  bool
+		query string
+		arg   string
+	}{
+		{&c.Connections, false, `DELETE FROM connections WHERE member_id = ?`, memberID},
+		{&c.Shares, false, `DELETE FROM shares WHERE member_id = ?`, memberID},
+		{&c.Friends, false, `DELETE FROM friends WHERE member_id = ?`, memberID},
+		{&c.FriendOf, fbID.String == "", `DELETE FROM friends WHERE friend_facebook_user_id = ?`, fbID.String},
+		{&c.OAuthStates, false, `DELETE FROM oauth_states WHERE member_id = ?`, memberID},
+		{&c.Outbox, false, `DELETE FROM outbox WHERE member_id = ? AND kind <> 'revoke'`, memberID},
+		{&c.HiddenTitles, !opts.DeleteHidden, `DELETE FROM hidden_titles WHERE member_id = ?`, memberID},
+		{new(int), !opts.DeleteHidden, `DELETE FROM members WHERE member_id = ?`, memberID}, // settings row, not counted
+	} {
+		if d.skip {
+			continue
+		}
+		if *d.n, err = execCount(ctx, tx, d.query, d.arg); err != nil {
 			return PurgeCounts{}, err
-		case revoke != nil:
-			if opts.Revoke.ID, err = db.insertOwnTokenItem(ctx, tx, *revoke); err != nil {
-				return PurgeCounts{}, err
-			}
-		default:
-			opts.Revoke.ID = 0
 		}
 	}
 
@@ -183,6 +126,35 @@ func (db *DB) purge(ctx context.Context, tx *tx, memberID string, opts PurgeOpti
 	return c, bumpVersion(ctx, tx)
 }
 
+// queueRevoke queues r as the member's revoke (see PurgeOptions.Revoke) and
+// returns its id: the id of a revoke already queued for the member if there
+// is one, 0 if there is nothing to revoke with (no token, no Facebook id).
+// fbID and tokenCT come from the member's connection (empty if none).
+func (db *DB) queueRevoke(ctx context.Context, tx *tx, memberID string, r OutboxItem, fbID string, tokenCT []byte) (int64, error) {
+	var existing int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM outbox WHERE member_id = ? AND kind = 'revoke' ORDER BY id LIMIT 1`, memberID).Scan(&existing)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return existing, err
+	}
+	r.Kind = OutboxRevoke
+	r.MemberID = memberID
+	r.ShareID = 0
+	r.ActionID = ""
+	if r.FacebookUserID == "" {
+		r.FacebookUserID = fbID
+	}
+	if r.Token == "" && tokenCT != nil {
+		if r.Token, err = db.seal.open(tokenCT, tokenAAD(memberID)); err != nil {
+			db.log.WarnContext(ctx, "store: token does not decrypt; revoke queued without it")
+			r.Token = ""
+		}
+	}
+	if r.Token == "" && r.FacebookUserID == "" {
+		return 0, nil
+	}
+	return db.insertOwnTokenItem(ctx, tx, r)
+}
+
 // PurgeAudits returns every purge audit row, newest first.
 func (db *DB) PurgeAudits(ctx context.Context) ([]PurgeAudit, error) {
 	out, err := listAudits(ctx, db.reader, `1 = 1`)
@@ -190,29 +162,21 @@ func (db *DB) PurgeAudits(ctx context.Context) ([]PurgeAudit, error) {
 }
 
 func listAudits(ctx context.Context, q querier, where string, args ...any) ([]PurgeAudit, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, at, path, member_ref, counts_json FROM purge_audit WHERE `+where+
-		` ORDER BY at DESC, id DESC`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []PurgeAudit{}
-	for rows.Next() {
+	return queryAll(ctx, q, func(rows *sql.Rows) (PurgeAudit, error) {
 		var (
 			a      PurgeAudit
 			at     int64
 			counts string
 		)
 		if err := rows.Scan(&a.ID, &at, &a.Path, &a.MemberRef, &counts); err != nil {
-			return nil, err
+			return PurgeAudit{}, err
 		}
 		a.At = time.UnixMilli(at).UTC()
 		if err := json.Unmarshal([]byte(counts), &a.Counts); err != nil {
-			return nil, fmt.Errorf("purge audit %d: %w", a.ID, err)
+			return PurgeAudit{}, fmt.Errorf("purge audit %d: %w", a.ID, err)
 		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, nil
+	}, `SELECT id, at, path, member_ref, counts_json FROM purge_audit WHERE `+where+` ORDER BY at DESC, id DESC`, args...)
 }
 
 // ---------------------------------------------------------------------------
@@ -224,35 +188,20 @@ func (db *DB) CreateDeletionRequest(ctx context.Context, code string) error {
 	if code == "" {
 		return errors.New("store: create deletion request: empty code")
 	}
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return wrap("create deletion request", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO deletion_requests (code, status, requested_at) VALUES (?, 'pending', ?)`,
-		code, tx.now.UnixMilli()); err != nil {
-		return wrap("create deletion request", err)
-	}
-	return wrap("create deletion request", tx.Commit())
+	return db.write(ctx, "create deletion request", func(tx *tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO deletion_requests (code, status, requested_at) VALUES (?, ?, ?)`,
+			code, DeletionPending, tx.now.UnixMilli())
+		return err
+	})
 }
 
 // CompleteDeletionRequest marks the request complete (idempotent).
 // ErrNotFound if the code is unknown.
 func (db *DB) CompleteDeletionRequest(ctx context.Context, code string) error {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return wrap("complete deletion request", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE deletion_requests SET status = 'complete', completed_at = COALESCE(completed_at, ?)
-		WHERE code = ?`, tx.now.UnixMilli(), code)
-	if err != nil {
-		return wrap("complete deletion request", err)
-	}
-	if n, _ := affected(res); n == 0 {
-		return wrap("complete deletion request", ErrNotFound)
-	}
-	return wrap("complete deletion request", tx.Commit())
+	return db.write(ctx, "complete deletion request", func(tx *tx) error {
+		return execOne(ctx, tx, ErrNotFound, `UPDATE deletion_requests SET status = ?, completed_at = COALESCE(completed_at, ?)
+			WHERE code = ?`, DeletionComplete, tx.now.UnixMilli(), code)
+	})
 }
 
 // GetDeletionRequest returns the request, or ErrNotFound.
@@ -286,36 +235,16 @@ func (db *DB) Export(ctx context.Context, memberID string) (Export, error) {
 	}
 	defer rtx.Rollback()
 	ex := Export{MemberID: memberID}
-	var r memberRow
-	if err := rtx.QueryRowContext(ctx, `SELECT `+memberTail+`
-		FROM (SELECT ?1 AS id) q
-		LEFT JOIN members m ON m.member_id = q.id
-		LEFT JOIN connections c ON c.member_id = q.id`, memberID).Scan(r.dest()...); err != nil {
+	if ex.Member, err = getMember(ctx, rtx, memberID); err != nil {
 		return Export{}, wrap("export", err)
 	}
-	ex.Member = r.member(memberID)
 	if ex.Shares, err = listShares(ctx, rtx, `member_id = ? ORDER BY id DESC`, memberID); err != nil {
 		return Export{}, wrap("export", err)
 	}
 	if ex.HiddenTitles, err = listHidden(ctx, rtx, memberID); err != nil {
 		return Export{}, wrap("export", err)
 	}
-	rows, err := rtx.QueryContext(ctx, `SELECT friend_facebook_user_id, friend_name FROM friends WHERE member_id = ?
-		ORDER BY friend_name, friend_facebook_user_id`, memberID)
-	if err != nil {
-		return Export{}, wrap("export", err)
-	}
-	ex.Friends = []Friend{}
-	for rows.Next() {
-		var f Friend
-		if err := rows.Scan(&f.FacebookUserID, &f.Name); err != nil {
-			rows.Close()
-			return Export{}, wrap("export", err)
-		}
-		ex.Friends = append(ex.Friends, f)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if ex.Friends, err = listFriends(ctx, rtx, memberID); err != nil {
 		return Export{}, wrap("export", err)
 	}
 	if ex.Outbox, err = listOutbox(ctx, rtx, `o.member_id = ? ORDER BY o.id`, memberID); err != nil {

@@ -325,3 +325,24 @@ func TestExport(t *testing.T) {
 		t.Fatalf("Export after purge = %+v, %v", ex, err)
 	}
 }
+
+func TestPurgeMember_RevokeWithoutUsableToken(t *testing.T) {
+	db, clock := MustOpenClock(t)
+	ctx := context.Background()
+	connect(t, db, "m1", "fb1")
+	mustExec(t, rawDB(t, db.Path()), `UPDATE connections SET token_ct = x'00' WHERE member_id = 'm1'`)
+	revoke := &store.OutboxItem{}
+	if _, err := db.PurgeMember(ctx, "m1", store.PurgeOptions{Path: store.PurgeDisconnect, Revoke: revoke}); err != nil {
+		t.Fatal(err)
+	}
+	if revoke.ID == 0 {
+		t.Fatal("no revoke queued: the Facebook id alone is enough to queue one")
+	}
+	items, err := db.ClaimOutbox(ctx, clock.Now(), 10, time.Minute)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("ClaimOutbox = %v, %v; want the revoke", items, err)
+	}
+	if it := items[0]; it.ID != revoke.ID || it.Kind != store.OutboxRevoke || it.FacebookUserID != "fb1" || it.Token != "" {
+		t.Fatalf("revoke = %+v; want fb1 without a token", it)
+	}
+}

@@ -8,72 +8,60 @@ import (
 	"time"
 )
 
-const shareCols = `id, member_id, title_id, title_name, title_url, title_type, session_id, event_id, status,
-	action_id, attempted_at, shared_at`
+// shareCols lists the columns of shares (alias s) that shareRow scans.
+const shareCols = `s.id, s.member_id, s.title_id, s.title_name, s.title_url, s.title_type, s.session_id, s.event_id,
+	s.status, s.action_id, s.attempted_at, s.shared_at`
 
+// shareRow scans shareCols. Every field is nullable so that it also scans a
+// LEFT JOIN that found no share (id NULL).
 type shareRow struct {
-	s         Share
-	status    string
-	actionID  sql.NullString
-	attempted sql.NullInt64
-	shared    sql.NullInt64
+	id                                            sql.NullInt64
+	member, title, name, url, typ, session, event sql.NullString
+	status, actionID                              sql.NullString
+	attempted, shared                             sql.NullInt64
 }
 
 func (r *shareRow) dest() []any {
-	return []any{&r.s.ID, &r.s.MemberID, &r.s.TitleID, &r.s.TitleName, &r.s.TitleURL, &r.s.TitleType,
-		&r.s.SessionID, &r.s.EventID, &r.status, &r.actionID, &r.attempted, &r.shared}
+	return []any{&r.id, &r.member, &r.title, &r.name, &r.url, &r.typ, &r.session, &r.event,
+		&r.status, &r.actionID, &r.attempted, &r.shared}
 }
 
 func (r *shareRow) share() Share {
-	s := r.s
-	s.Status = ShareStatus(r.status)
-	s.ActionID = r.actionID.String
-	s.AttemptedAt = fromMS(r.attempted)
-	s.SharedAt = fromMS(r.shared)
-	return s
+	return Share{ID: r.id.Int64, MemberID: r.member.String, TitleID: r.title.String, TitleName: r.name.String,
+		TitleURL: r.url.String, TitleType: r.typ.String, SessionID: r.session.String, EventID: r.event.String,
+		Status: ShareStatus(r.status.String), ActionID: r.actionID.String,
+		AttemptedAt: fromMS(r.attempted), SharedAt: fromMS(r.shared)}
 }
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+func scanShare(rows *sql.Rows) (Share, error) {
+	var r shareRow
+	err := rows.Scan(r.dest()...)
+	return r.share(), err
 }
 
 func getShare(ctx context.Context, q querier, where string, args ...any) (Share, error) {
 	var r shareRow
-	if err := q.QueryRowContext(ctx, `SELECT `+shareCols+` FROM shares WHERE `+where, args...).Scan(r.dest()...); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT `+shareCols+` FROM shares s WHERE `+where, args...).Scan(r.dest()...); err != nil {
 		return Share{}, err
 	}
 	return r.share(), nil
 }
 
 func listShares(ctx context.Context, q querier, where string, args ...any) ([]Share, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+shareCols+` FROM shares WHERE `+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Share{}
-	for rows.Next() {
-		var r shareRow
-		if err := rows.Scan(r.dest()...); err != nil {
-			return nil, err
-		}
-		out = append(out, r.share())
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, scanShare, `SELECT `+shareCols+` FROM shares s WHERE `+where, args...)
 }
+
+// latestShareIDSQL selects the id of the latest pending or posted share of
+// title ?2 by member ?1: what ShareContext reports as LastShare and what
+// BeginShareAfter compares with.
+const latestShareIDSQL = `SELECT id FROM shares WHERE member_id = ?1 AND title_id = ?2 AND status IN ('pending', 'posted')
+	ORDER BY id DESC LIMIT 1`
 
 // shareContextSQL is prepared once on the reader pool (see Open).
 const shareContextSQL = `SELECT ` + memberTail + `,
-		EXISTS (SELECT 1 FROM hidden_titles h WHERE h.member_id = ?1 AND h.title_id = ?2),
-		s.id, s.member_id, s.title_id, s.title_name, s.title_url, s.title_type, s.session_id, s.event_id, s.status,
-		s.action_id, s.attempted_at, s.shared_at
-		FROM (SELECT ?1 AS id) q
-		LEFT JOIN members m ON m.member_id = q.id
-		LEFT JOIN connections c ON c.member_id = q.id
-		LEFT JOIN shares s ON s.id = (
-			SELECT id FROM shares WHERE member_id = ?1 AND title_id = ?2 AND status IN ('pending', 'posted')
-			ORDER BY id DESC LIMIT 1)`
+	EXISTS (SELECT 1 FROM hidden_titles h WHERE h.member_id = ?1 AND h.title_id = ?2), ` + shareCols + `
+	` + memberFrom + `
+	LEFT JOIN shares s ON s.id = (` + latestShareIDSQL + `)`
 
 // ShareContext reads, in one statement on the read pool and without writing,
 // what the share decision needs: the member (with connection and settings),
@@ -85,24 +73,14 @@ func (db *DB) ShareContext(ctx context.Context, memberID, titleID string) (Share
 		r      memberRow
 		hidden bool
 		sr     shareRow
-		sid    sql.NullInt64
 	)
-	var (
-		smember, stitle, sname, surl, stype, ssession, sevent, sstatus sql.NullString
-	)
-	dest := append(r.dest(), &hidden, &sid, &smember, &stitle, &sname, &surl, &stype, &ssession, &sevent, &sstatus,
-		&sr.actionID, &sr.attempted, &sr.shared)
-	err := db.shareContextStmt.QueryRowContext(ctx, memberID, titleID).Scan(dest...)
-	if err != nil {
+	dest := append(append(r.dest(), &hidden), sr.dest()...)
+	if err := db.shareContextStmt.QueryRowContext(ctx, memberID, titleID).Scan(dest...); err != nil {
 		return ShareContext{}, wrap("share context", err)
 	}
-	sc := ShareContext{Member: r.member(memberID)}
+	sc := ShareContext{Member: r.member(memberID), Hidden: hidden}
 	sc.Connected = sc.Member.Status == StatusConnected
-	sc.Hidden = hidden
-	if sid.Valid {
-		sr.s = Share{ID: sid.Int64, MemberID: smember.String, TitleID: stitle.String, TitleName: sname.String,
-			TitleURL: surl.String, TitleType: stype.String, SessionID: ssession.String, EventID: sevent.String}
-		sr.status = sstatus.String
+	if sr.id.Valid {
 		s := sr.share()
 		sc.LastShare = &s
 	}
@@ -115,8 +93,9 @@ func (db *DB) ShareContext(ctx context.Context, memberID, titleID string) (Share
 // is ErrConflict: reconcile that share), the event id was not recorded in a
 // completed share (else *DuplicateEventError, also ErrConflict), the member is
 // connected with status connected (else ErrNotConnected), sharing is enabled
-// (else ErrSharingDisabled) and the title is not hidden (else ErrHidden). s.MemberID, s.TitleID and s.EventID are
-// required; ID, Status, ActionID, AttemptedAt and SharedAt are ignored.
+// (else ErrSharingDisabled) and the title is not hidden (else ErrHidden).
+// s.MemberID, s.TitleID and s.EventID are required; ID, Status, ActionID,
+// AttemptedAt and SharedAt are ignored.
 func (db *DB) BeginShare(ctx context.Context, s Share) (Share, error) {
 	return db.BeginShareAfter(ctx, s, -1)
 }
@@ -130,27 +109,22 @@ func (db *DB) BeginShareAfter(ctx context.Context, s Share, prevID int64) (Share
 	if s.MemberID == "" || s.TitleID == "" || s.EventID == "" {
 		return Share{}, errors.New("store: begin share: member id, title id and event id are required")
 	}
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return Share{}, wrap("begin share", err)
-	}
-	defer tx.Rollback()
-	if prevID >= 0 {
-		var latest int64
-		err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT id FROM shares WHERE member_id = ? AND title_id = ?
-			AND status IN ('pending', 'posted') ORDER BY id DESC LIMIT 1), 0)`, s.MemberID, s.TitleID).Scan(&latest)
-		if err != nil {
-			return Share{}, wrap("begin share", err)
+	var out Share
+	err := db.write(ctx, "begin share", func(tx *tx) error {
+		if prevID >= 0 {
+			var latest int64
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE((`+latestShareIDSQL+`), 0)`, s.MemberID, s.TitleID).Scan(&latest); err != nil {
+				return err
+			}
+			if latest != prevID {
+				return ErrStale
+			}
 		}
-		if latest != prevID {
-			return Share{}, ErrStale
-		}
-	}
-	out, err := beginShare(ctx, tx, s)
-	if err != nil {
-		return Share{}, wrap("begin share", err)
-	}
-	return out, wrap("begin share", tx.Commit())
+		var err error
+		out, err = beginShare(ctx, tx, s)
+		return err
+	})
+	return out, err
 }
 
 func beginShare(ctx context.Context, tx *tx, s Share) (Share, error) {
@@ -211,25 +185,16 @@ func beginShare(ctx context.Context, tx *tx, s Share) (Share, error) {
 // reconcile it. A non-empty eventID becomes the share's event id (ErrConflict
 // if another share of the member already has it). ErrNotFound if the share is
 // gone or no longer pending.
-func (db *DB) TakeOverShare(ctx context.Context, shareID int64, eventID string) (Share, error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return Share{}, wrap("take over share", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE shares SET attempted_at = ?, event_id = COALESCE(NULLIF(?, ''), event_id)
-		WHERE id = ? AND status = 'pending'`, tx.now.UnixMilli(), eventID, shareID)
-	if err != nil {
-		return Share{}, wrap("take over share", err)
-	}
-	if n, _ := affected(res); n == 0 {
-		return Share{}, wrap("take over share", ErrNotFound)
-	}
-	s, err := getShare(ctx, tx, `id = ?`, shareID)
-	if err != nil {
-		return Share{}, wrap("take over share", err)
-	}
-	return s, wrap("take over share", tx.Commit())
+func (db *DB) TakeOverShare(ctx context.Context, shareID int64, eventID string) (s Share, err error) {
+	err = db.write(ctx, "take over share", func(tx *tx) error {
+		if err := execOne(ctx, tx, ErrNotFound, `UPDATE shares SET attempted_at = ?, event_id = COALESCE(NULLIF(?, ''), event_id)
+			WHERE id = ? AND status = 'pending'`, tx.now.UnixMilli(), eventID, shareID); err != nil {
+			return err
+		}
+		s, err = getShare(ctx, tx, `id = ?`, shareID)
+		return err
+	})
+	return s, err
 }
 
 // CompleteShare records that the pending share was published as actionID
@@ -243,16 +208,11 @@ func (db *DB) CompleteShare(ctx context.Context, shareID int64, actionID string,
 	if actionID == "" {
 		return false, errors.New("store: complete share: empty action id")
 	}
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return false, wrap("complete share", err)
-	}
-	defer tx.Rollback()
-	hiddenMeanwhile, err = completeShare(ctx, tx, shareID, actionID, sharedAt)
-	if err != nil {
-		return false, wrap("complete share", err)
-	}
-	return hiddenMeanwhile, wrap("complete share", tx.Commit())
+	err = db.write(ctx, "complete share", func(tx *tx) error {
+		hiddenMeanwhile, err = completeShare(ctx, tx, shareID, actionID, sharedAt)
+		return err
+	})
+	return hiddenMeanwhile, err
 }
 
 func completeShare(ctx context.Context, tx *tx, shareID int64, actionID string, sharedAt time.Time) (bool, error) {
@@ -275,17 +235,18 @@ func completeShare(ctx context.Context, tx *tx, shareID int64, actionID string, 
 	if err != nil {
 		return false, err
 	}
-	if !hidden {
-		_, err := tx.ExecContext(ctx, `UPDATE shares SET status = 'posted', action_id = ?, shared_at = ? WHERE id = ?`,
-			actionID, sharedAt.UnixMilli(), shareID)
+	status := SharePosted
+	if hidden {
+		status = ShareDeleting
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE shares SET status = ?, action_id = ?, shared_at = ? WHERE id = ?`,
+		string(status), actionID, sharedAt.UnixMilli(), shareID); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE shares SET status = 'deleting', action_id = ?, shared_at = ? WHERE id = ?`,
-		actionID, sharedAt.UnixMilli(), shareID); err != nil {
-		return false, err
+	if hidden {
+		_, err = enqueueShareDeletion(ctx, tx, s.MemberID, shareID, actionID, tx.now)
 	}
-	_, err = enqueueShareDeletion(ctx, tx, s.MemberID, shareID, actionID, tx.now)
-	return true, err
+	return hidden, err
 }
 
 // enqueueShareDeletion queues a delete_action for a share of a connected
@@ -302,19 +263,9 @@ func enqueueShareDeletion(ctx context.Context, tx *tx, memberID string, shareID 
 // AbandonShare deletes a pending share: the post surely did not happen.
 // ErrNotFound if there is no pending share with that id.
 func (db *DB) AbandonShare(ctx context.Context, shareID int64) error {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return wrap("abandon share", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM shares WHERE id = ? AND status = 'pending'`, shareID)
-	if err != nil {
-		return wrap("abandon share", err)
-	}
-	if n, _ := affected(res); n == 0 {
-		return wrap("abandon share", ErrNotFound)
-	}
-	return wrap("abandon share", tx.Commit())
+	return db.write(ctx, "abandon share", func(tx *tx) error {
+		return execOne(ctx, tx, ErrNotFound, `DELETE FROM shares WHERE id = ? AND status = 'pending'`, shareID)
+	})
 }
 
 // ListShares returns the member's posted shares, newest first.
@@ -334,15 +285,10 @@ func (db *DB) RecordOrphanAction(ctx context.Context, item OutboxItem) error {
 	}
 	item.Kind = OutboxDeleteAction
 	item.ShareID = 0
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return wrap("record orphan action", err)
-	}
-	defer tx.Rollback()
-	if _, err := db.insertOwnTokenItem(ctx, tx, item); err != nil {
-		return wrap("record orphan action", err)
-	}
-	return wrap("record orphan action", tx.Commit())
+	return db.write(ctx, "record orphan action", func(tx *tx) error {
+		_, err := db.insertOwnTokenItem(ctx, tx, item)
+		return err
+	})
 }
 
 // insertOwnTokenItem inserts an outbox item that outlives the connection: its
@@ -384,53 +330,49 @@ func (db *DB) insertOwnTokenItem(ctx context.Context, tx *tx, item OutboxItem) (
 // 'deleting' and queues a delete_action outbox item for each, so the
 // deletions are durable before the caller answers. Idempotent: hiddenAt is
 // the time of the first hide. deletions lists every queued deletion of this
-// title, including ones queued by an earlier hide (their Token is empty; use
-// MemberToken). New items are due after HandoffLease, which leaves the
-// caller time to try them at once and CompleteOutbox or RetryOutbox them.
+// title, including ones queued by an earlier hide or by CompleteShare, all
+// without Token (use MemberToken). New items are due after HandoffLease,
+// which leaves the caller time to try them at once and CompleteOutbox or
+// RetryOutbox them.
 func (db *DB) HideTitle(ctx context.Context, memberID, titleID string) (hiddenAt time.Time, deletions []OutboxItem, err error) {
 	if titleID == "" {
 		return time.Time{}, nil, errors.New("store: hide title: empty title id")
 	}
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return time.Time{}, nil, wrap("hide title", err)
-	}
-	defer tx.Rollback()
-	hiddenAt, deletions, err = hideTitle(ctx, tx, memberID, titleID)
-	if err != nil {
-		return time.Time{}, nil, wrap("hide title", err)
-	}
-	return hiddenAt, deletions, wrap("hide title", tx.Commit())
+	err = db.write(ctx, "hide title", func(tx *tx) error {
+		hiddenAt, deletions, err = hideTitle(ctx, tx, memberID, titleID)
+		return err
+	})
+	return hiddenAt, deletions, err
 }
 
 func hideTitle(ctx context.Context, tx *tx, memberID, titleID string) (time.Time, []OutboxItem, error) {
 	if err := ensureMember(ctx, tx, memberID); err != nil {
 		return time.Time{}, nil, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO hidden_titles (member_id, title_id, hidden_at) VALUES (?, ?, ?)
-		ON CONFLICT (member_id, title_id) DO NOTHING`, memberID, titleID, tx.now.UnixMilli())
-	if err != nil {
+	if _, err := execBump(ctx, tx, `INSERT INTO hidden_titles (member_id, title_id, hidden_at) VALUES (?, ?, ?)
+		ON CONFLICT (member_id, title_id) DO NOTHING`, memberID, titleID, tx.now.UnixMilli()); err != nil {
 		return time.Time{}, nil, err
-	}
-	if n, _ := affected(res); n > 0 {
-		if err := bumpVersion(ctx, tx); err != nil {
-			return time.Time{}, nil, err
-		}
 	}
 	var hiddenAt int64
 	if err := tx.QueryRowContext(ctx, `SELECT hidden_at FROM hidden_titles WHERE member_id = ? AND title_id = ?`,
 		memberID, titleID).Scan(&hiddenAt); err != nil {
 		return time.Time{}, nil, err
 	}
-	posted, err := listShares(ctx, tx, `member_id = ? AND title_id = ? AND status = 'posted'`, memberID, titleID)
+	type posted struct {
+		id       int64
+		actionID string
+	}
+	deleting, err := queryAll(ctx, tx, func(rows *sql.Rows) (posted, error) {
+		var p posted
+		err := rows.Scan(&p.id, &p.actionID)
+		return p, err
+	}, `UPDATE shares SET status = 'deleting' WHERE member_id = ? AND title_id = ? AND status = 'posted'
+		RETURNING id, action_id`, memberID, titleID)
 	if err != nil {
 		return time.Time{}, nil, err
 	}
-	for _, s := range posted {
-		if _, err := tx.ExecContext(ctx, `UPDATE shares SET status = 'deleting' WHERE id = ?`, s.ID); err != nil {
-			return time.Time{}, nil, err
-		}
-		if _, err := enqueueShareDeletion(ctx, tx, memberID, s.ID, s.ActionID, tx.now.Add(HandoffLease)); err != nil {
+	for _, p := range deleting {
+		if _, err := enqueueShareDeletion(ctx, tx, memberID, p.id, p.actionID, tx.now.Add(HandoffLease)); err != nil {
 			return time.Time{}, nil, err
 		}
 	}
@@ -444,24 +386,12 @@ func hideTitle(ctx context.Context, tx *tx, memberID, titleID string) (time.Time
 
 // UnhideTitle allows the title again (nothing is re-posted, queued deletions
 // go on). It reports whether the title was hidden.
-func (db *DB) UnhideTitle(ctx context.Context, memberID, titleID string) (bool, error) {
-	tx, err := db.beginTx(ctx)
-	if err != nil {
-		return false, wrap("unhide title", err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM hidden_titles WHERE member_id = ? AND title_id = ?`, memberID, titleID)
-	if err != nil {
-		return false, wrap("unhide title", err)
-	}
-	n, _ := affected(res)
-	if n == 0 {
-		return false, nil
-	}
-	if err := bumpVersion(ctx, tx); err != nil {
-		return false, wrap("unhide title", err)
-	}
-	return true, wrap("unhide title", tx.Commit())
+func (db *DB) UnhideTitle(ctx context.Context, memberID, titleID string) (wasHidden bool, err error) {
+	err = db.write(ctx, "unhide title", func(tx *tx) error {
+		wasHidden, err = execBump(ctx, tx, `DELETE FROM hidden_titles WHERE member_id = ? AND title_id = ?`, memberID, titleID)
+		return err
+	})
+	return wasHidden, err
 }
 
 // ListHiddenTitles returns the member's hidden titles, newest first.
@@ -471,25 +401,15 @@ func (db *DB) ListHiddenTitles(ctx context.Context, memberID string) ([]HiddenTi
 }
 
 func listHidden(ctx context.Context, q querier, memberID string) ([]HiddenTitle, error) {
-	rows, err := q.QueryContext(ctx, `SELECT title_id, hidden_at FROM hidden_titles WHERE member_id = ?
-		ORDER BY hidden_at DESC, title_id`, memberID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []HiddenTitle{}
-	for rows.Next() {
+	return queryAll(ctx, q, func(rows *sql.Rows) (HiddenTitle, error) {
 		var (
 			h  HiddenTitle
 			at int64
 		)
-		if err := rows.Scan(&h.TitleID, &at); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&h.TitleID, &at)
 		h.HiddenAt = time.UnixMilli(at).UTC()
-		out = append(out, h)
-	}
-	return out, rows.Err()
+		return h, err
+	}, `SELECT title_id, hidden_at FROM hidden_titles WHERE member_id = ? ORDER BY hidden_at DESC, title_id`, memberID)
 }
 
 // IsHidden reports whether the member hid the title.

@@ -376,3 +376,98 @@ func mustList(tb testing.TB, db *store.DB, memberID string) []store.Share {
 	}
 	return shares
 }
+
+func TestBeginShareAfter_Stale(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	connect(t, db, "m1", "fb1")
+	if _, err := db.BeginShareAfter(ctx, store.Share{MemberID: "m1", TitleID: "t1", EventID: "e0"}, 7); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("BeginShareAfter(prev 7, none recorded) = %v, want ErrStale", err)
+	}
+	first := post(t, db, "m1", "t1", "e1", "act1")
+	// The decision saw no share, but one was recorded since.
+	if _, err := db.BeginShareAfter(ctx, store.Share{MemberID: "m1", TitleID: "t1", EventID: "e2"}, 0); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("BeginShareAfter(prev 0) = %v, want ErrStale", err)
+	}
+	sc, err := db.ShareContext(ctx, "m1", "t1")
+	if err != nil || sc.LastShare == nil || sc.LastShare.ID != first.ID {
+		t.Fatalf("ShareContext = %+v, %v; want LastShare %d", sc, err, first.ID)
+	}
+	// What ShareContext reports is what BeginShareAfter compares with.
+	s, err := db.BeginShareAfter(ctx, store.Share{MemberID: "m1", TitleID: "t1", EventID: "e2"}, sc.LastShare.ID)
+	if err != nil || s.Status != store.SharePending {
+		t.Fatalf("BeginShareAfter(prev = LastShare) = %+v, %v", s, err)
+	}
+	// Other titles do not count.
+	if _, err := db.BeginShareAfter(ctx, store.Share{MemberID: "m1", TitleID: "t2", EventID: "e3"}, 0); err != nil {
+		t.Fatalf("BeginShareAfter(other title, prev 0) = %v", err)
+	}
+}
+
+func TestTakeOverShare_EventConflict(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	connect(t, db, "m1", "fb1")
+	post(t, db, "m1", "t1", "e1", "act1")
+	p, err := db.BeginShare(ctx, store.Share{MemberID: "m1", TitleID: "t2", EventID: "e2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.TakeOverShare(ctx, p.ID, "e1"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("TakeOverShare with another share's event id = %v, want ErrConflict", err)
+	}
+	sc, err := db.ShareContext(ctx, "m1", "t2")
+	if err != nil || sc.LastShare == nil || sc.LastShare.EventID != "e2" || !sc.LastShare.AttemptedAt.Equal(p.AttemptedAt) {
+		t.Fatalf("share after the failed take-over = %+v, %v; want it unchanged", sc.LastShare, err)
+	}
+}
+
+func TestWrites_RequiredFields(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	for name, f := range map[string]func() error{
+		"CreateOAuthState without state": func() error {
+			return db.CreateOAuthState(ctx, store.OAuthState{MemberID: "m1", Verifier: "v"})
+		},
+		"CreateOAuthState without member": func() error {
+			return db.CreateOAuthState(ctx, store.OAuthState{State: "s", Verifier: "v"})
+		},
+		"SaveConnection without token": func() error {
+			_, err := db.SaveConnection(ctx, store.Connection{MemberID: "m1", FacebookUserID: "fb1"})
+			return err
+		},
+		"BeginShare without event": func() error {
+			_, err := db.BeginShare(ctx, store.Share{MemberID: "m1", TitleID: "t1"})
+			return err
+		},
+		"CompleteShare without action": func() error {
+			_, err := db.CompleteShare(ctx, 1, "", time.Time{})
+			return err
+		},
+		"HideTitle without title": func() error {
+			_, _, err := db.HideTitle(ctx, "m1", "")
+			return err
+		},
+		"HideTitle without member": func() error {
+			_, _, err := db.HideTitle(ctx, "", "t1")
+			return err
+		},
+		"RecordOrphanAction without action": func() error {
+			return db.RecordOrphanAction(ctx, store.OutboxItem{MemberID: "m1", Token: "t"})
+		},
+		"PurgeMember without path": func() error {
+			_, err := db.PurgeMember(ctx, "m1", store.PurgeOptions{})
+			return err
+		},
+		"CreateDeletionRequest without code": func() error {
+			return db.CreateDeletionRequest(ctx, "")
+		},
+	} {
+		if err := f(); err == nil {
+			t.Errorf("%s succeeded", name)
+		}
+	}
+	if ex, err := db.Export(ctx, "m1"); err != nil || ex.Member.Status != store.StatusNotConnected || len(ex.HiddenTitles) != 0 || len(ex.Audit) != 0 {
+		t.Fatalf("Export after refused writes = %+v, %v; want nothing written", ex, err)
+	}
+}

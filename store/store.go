@@ -135,10 +135,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	db.reader.SetMaxOpenConns(ReaderConns)
 	db.reader.SetMaxIdleConns(ReaderConns)
-	if err := db.reader.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, wrap("open reader", err)
-	}
+	// Preparing opens a reader connection: it is the reader's ping.
 	if db.shareContextStmt, err = db.reader.PrepareContext(ctx, shareContextSQL); err != nil {
 		db.Close()
 		return nil, wrap("open reader", err)
@@ -165,14 +162,16 @@ func (db *DB) Close() error {
 	return nil
 }
 
+// changeVersionSQL reads the counter behind ChangeVersion.
+const changeVersionSQL = `SELECT version FROM change_version WHERE id = 1`
+
 // Ping runs a real query on the writer and on the reader pool (readiness).
 func (db *DB) Ping(ctx context.Context) error {
-	const q = `SELECT version FROM change_version WHERE id = 1`
 	var v int64
-	if err := db.writer.QueryRowContext(ctx, q).Scan(&v); err != nil {
+	if err := db.writer.QueryRowContext(ctx, changeVersionSQL).Scan(&v); err != nil {
 		return wrap("ping writer", err)
 	}
-	if err := db.reader.QueryRowContext(ctx, q).Scan(&v); err != nil {
+	if err := db.reader.QueryRowContext(ctx, changeVersionSQL).Scan(&v); err != nil {
 		return wrap("ping reader", err)
 	}
 	return nil
@@ -199,7 +198,7 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 // posting decisions is valid while the counter is unchanged.
 func (db *DB) ChangeVersion(ctx context.Context) (int64, error) {
 	var v int64
-	err := db.reader.QueryRowContext(ctx, `SELECT version FROM change_version WHERE id = 1`).Scan(&v)
+	err := db.reader.QueryRowContext(ctx, changeVersionSQL).Scan(&v)
 	return v, wrap("change version", err)
 }
 
@@ -276,6 +275,9 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("store: database schema version %04d, this binary knows up to %04d: %w", current, latest, ErrSchemaTooNew)
 	}
 	for _, m := range ms {
+		if m.version <= current {
+			continue // applied before: no write transaction needed
+		}
 		if err := db.applyMigration(ctx, m); err != nil {
 			return fmt.Errorf("store: migration %04d_%s: %w", m.version, m.name, mapError(err))
 		}
@@ -283,7 +285,8 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// applyMigration applies m in its own transaction unless another process did.
+// applyMigration applies m in its own transaction unless another process did
+// since migrate read the current version.
 func (db *DB) applyMigration(ctx context.Context, m migration) error {
 	tx, err := db.beginTx(ctx)
 	if err != nil {
@@ -327,6 +330,53 @@ func (db *DB) beginTx(ctx context.Context) (*tx, error) {
 		return nil, err
 	}
 	return &tx{Tx: t, now: db.now()}, nil
+}
+
+// write runs f in one write transaction and commits it. An error from
+// beginning, from f or from the commit rolls back and is returned wrapped
+// with op (see wrap), so f returns plain errors.
+func (db *DB) write(ctx context.Context, op string, f func(*tx) error) error {
+	t, err := db.beginTx(ctx)
+	if err != nil {
+		return wrap(op, err)
+	}
+	defer t.Rollback()
+	if err := f(t); err != nil {
+		return wrap(op, err)
+	}
+	return wrap(op, t.Commit())
+}
+
+// querier is what read helpers need: a *tx, a read *sql.Tx or the reader pool.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryAll runs query and scans every row with scan. On success the result
+// is never nil (an empty list marshals as []).
+func queryAll[T any](ctx context.Context, q querier, scan func(*sql.Rows) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// scanString scans a one-column row of text (for queryAll).
+func scanString(rows *sql.Rows) (string, error) {
+	var s string
+	err := rows.Scan(&s)
+	return s, err
 }
 
 // now is the current time truncated to what the database stores.
@@ -380,9 +430,34 @@ func ensureMember(ctx context.Context, tx *tx, memberID string) error {
 	return err
 }
 
-func affected(res sql.Result) (int, error) {
+// execCount runs a statement and returns how many rows it changed.
+func execCount(ctx context.Context, tx *tx, query string, args ...any) (int, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
 	n, err := res.RowsAffected()
 	return int(n), err
+}
+
+// execOne runs a statement meant to change a row and returns none if it
+// changed nothing.
+func execOne(ctx context.Context, tx *tx, none error, query string, args ...any) error {
+	n, err := execCount(ctx, tx, query, args...)
+	if err == nil && n == 0 {
+		return none
+	}
+	return err
+}
+
+// execBump runs a statement and, if it changed a row, bumps ChangeVersion;
+// changed reports whether it did.
+func execBump(ctx context.Context, tx *tx, query string, args ...any) (changed bool, err error) {
+	n, err := execCount(ctx, tx, query, args...)
+	if err != nil || n == 0 {
+		return false, err
+	}
+	return true, bumpVersion(ctx, tx)
 }
 
 var secretParam = regexp.MustCompile(`(?i)(access_token|appsecret_proof|client_secret|code_verifier|code)=[^&\s"']*`)

@@ -511,3 +511,13 @@ func TestChangeVersion(t *testing.T) {
 		return err
 	})
 }
+
+func TestOpen_NeedsFilePath(t *testing.T) {
+	t.Chdir(t.TempDir()) // were a name taken as a file, it lands here
+	for _, p := range []string{"", ":memory:", "file:x.db?mode=memory"} {
+		if db, err := store.Open(context.Background(), p, store.Options{TokenKey: testKey}); err == nil {
+			db.Close()
+			t.Fatalf("Open(%q) succeeded, want an error", p)
+		}
+	}
+}
