@@ -77,7 +77,7 @@ type Config struct {
 	RetryMin time.Duration
 	RetryMax time.Duration
 	// PauseDefault is the pause of Pause(0, err); PauseMax caps any pause.
-	// Defaults 10s and AckWait/2: while paused nothing is pulled, and the
+	// Defaults 10s and AckWait/2 (at least 1s): while paused nothing is pulled, and the
 	// few messages already in the pull buffer (not yet kept alive with
 	// InProgress) must be taken before their AckWait runs out. A longer
 	// outage is a series of pauses, each ended by a probe.

@@ -33,19 +33,18 @@ type Consumer struct {
 	trackMu sync.Mutex
 	tracked map[*item]struct{}
 
-	started   atomic.Bool
-	stopBegun bool // guarded by lifeMu
-	hardOnce  sync.Once
-	stopping  chan struct{}   // closed when Stop begins: no more pulling
-	hard      chan struct{}   // closed when the stop deadline passed
-	quit      chan struct{}   // closed when the handler goroutines have exited
-	hctx      context.Context // handlers' context: cancelled by a hard stop
-	hcancel   context.CancelFunc
-	pctx      context.Context // pulls' context: also cancelled when a drain hangs
-	pcancel   context.CancelFunc
-	sctx      context.Context // setup and info calls: cancelled when Stop begins
-	scancel   context.CancelFunc
-	done      chan struct{} // closed when every goroutine has exited
+	started  atomic.Bool
+	hardOnce sync.Once
+	stopping chan struct{}   // closed, with lifeMu held, when Stop begins: no more pulling
+	hard     chan struct{}   // closed when the stop deadline passed
+	quit     chan struct{}   // closed when the handler goroutines have exited
+	hctx     context.Context // handlers' context: cancelled by a hard stop
+	hcancel  context.CancelFunc
+	pctx     context.Context // pulls' context: also cancelled when a drain hangs
+	pcancel  context.CancelFunc
+	sctx     context.Context // setup and info calls: cancelled when Stop begins
+	scancel  context.CancelFunc
+	done     chan struct{} // closed when every goroutine has exited
 
 	lifeMu sync.Mutex // serialises Start against the beginning of Stop
 
@@ -98,7 +97,7 @@ func New(js jetstream.JetStream, h Handler, cfg Config) (*Consumer, error) {
 	c.hctx, c.hcancel = context.WithCancel(context.Background())
 	c.pctx, c.pcancel = context.WithCancel(c.hctx)
 	c.sctx, c.scancel = context.WithCancel(c.pctx)
-	c.gate = newGate(time.Now, m.setPaused)
+	c.gate = newGate(m.setPaused)
 	for _, s := range cfg.Streams {
 		c.pullers = append(c.pullers, &puller{c: c, stream: s})
 	}
@@ -126,13 +125,13 @@ func (c *Consumer) Start(ctx context.Context) error {
 		return errors.New("worker: Consumer already started")
 	}
 	if err := EnsureStreams(ctx, c.js); err != nil {
-		c.abort()
+		c.beginStopLocked(false)
 		return err
 	}
 	for _, p := range c.pullers {
 		cons, err := c.js.CreateOrUpdateConsumer(ctx, p.stream, c.consumerConfig())
 		if err != nil {
-			c.abort()
+			c.beginStopLocked(false)
 			return fmt.Errorf("worker: create consumer %s on %s: %w", c.cfg.Durable, p.stream, err)
 		}
 		p.cons = cons
@@ -165,11 +164,16 @@ func (c *Consumer) Start(ctx context.Context) error {
 	return nil
 }
 
-// abort marks a Consumer whose Start failed as stopped; lifeMu is held.
-func (c *Consumer) abort() {
-	c.stopBegun = true
+// beginStopLocked begins the stop; lifeMu is held and the stop has not
+// begun yet. With goroutines running it starts the shutdown, else (never
+// started, or Start failed) the Consumer is done at once.
+func (c *Consumer) beginStopLocked(running bool) {
 	close(c.stopping)
 	c.scancel()
+	if running {
+		go c.shutdown()
+		return
+	}
 	c.hcancel()
 	close(c.done)
 }
@@ -198,16 +202,8 @@ func (c *Consumer) Done() <-chan struct{} { return c.done }
 // connection.
 func (c *Consumer) Stop(ctx context.Context) error {
 	c.lifeMu.Lock()
-	if !c.stopBegun {
-		c.stopBegun = true
-		close(c.stopping)
-		c.scancel()
-		if c.started.Load() {
-			go c.shutdown()
-		} else {
-			c.hcancel()
-			close(c.done)
-		}
+	if !c.stopped() {
+		c.beginStopLocked(c.started.Load())
 	}
 	c.lifeMu.Unlock()
 	select {
@@ -230,7 +226,7 @@ func (c *Consumer) hardStop() {
 func (c *Consumer) shutdown() {
 	c.log.Info("worker stopping")
 	for _, p := range c.pullers {
-		p.stop()
+		p.stop(false)
 	}
 	// Draining needs the server (the unsubscribe is flushed first). If it
 	// cannot finish, say the connection broke meanwhile, stop the iterators
@@ -247,7 +243,7 @@ func (c *Consumer) shutdown() {
 		c.log.Warn("worker drain timed out; stopping pulls")
 		c.pcancel()
 		for _, p := range c.pullers {
-			p.forceStop()
+			p.stop(true)
 		}
 		<-dispatched
 	case <-c.hard:
@@ -346,29 +342,20 @@ func (p *puller) open() (jetstream.MessagesContext, error) {
 	return it, nil
 }
 
-// stop drains the current iterator: buffered messages are still returned by
-// Next, then Next reports the iterator closed. Without a connection a drain
-// cannot complete, so the iterator is stopped instead (buffered messages are
-// dropped and redelivered after AckWait).
-func (p *puller) stop() {
+// stop ends pulling. It drains the current iterator (buffered messages are
+// still returned by Next, then Next reports the iterator closed), unless
+// force is set or there is no connection (a drain could not complete): then
+// the iterator is stopped, and its buffered messages are dropped and
+// redelivered after AckWait.
+func (p *puller) stop(force bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stopped = true
-	if p.iter == nil {
-		return
-	}
-	if p.c.nc.Status() == nats.CONNECTED {
+	switch {
+	case p.iter == nil:
+	case !force && p.c.nc.Status() == nats.CONNECTED:
 		p.iter.Drain()
-	} else {
-		p.iter.Stop()
-	}
-}
-
-func (p *puller) forceStop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.stopped = true
-	if p.iter != nil {
+	default:
 		p.iter.Stop()
 	}
 }
@@ -525,7 +512,8 @@ func (c *Consumer) untrack(it *item) {
 // until the handler goroutines have exited.
 func (c *Consumer) heartbeats() {
 	defer c.background.Done()
-	t := time.NewTicker(c.heartbeatInterval())
+	// AckWait is the shortest ack deadline: BackOff entries are not shorter.
+	t := time.NewTicker(max(c.cfg.AckWait/3, 10*time.Millisecond))
 	defer t.Stop()
 	var batch []*item
 	for {
@@ -544,14 +532,6 @@ func (c *Consumer) heartbeats() {
 			it.heartbeat()
 		}
 	}
-}
-
-func (c *Consumer) heartbeatInterval() time.Duration {
-	d := c.cfg.AckWait
-	for _, b := range c.cfg.BackOff {
-		d = min(d, b)
-	}
-	return max(d/3, 10*time.Millisecond)
 }
 
 // --- handling ---
@@ -590,8 +570,7 @@ func (c *Consumer) process(it *item) {
 			// A nak on the last delivery would never come back: keep the
 			// message (InProgress keeps it alive) and try again after the
 			// pause. An outage is not the message's fault.
-			c.stats.paused.Add(1)
-			c.metrics.outcome(it.m.Stream, OutcomePaused)
+			c.count(it.m.Stream, OutcomePaused)
 			c.log.Warn("worker paused on last delivery; holding message", "stream", it.m.Stream,
 				"seq", it.m.Sequence, "pause", d, "err", herr)
 			continue

@@ -14,30 +14,31 @@ var errStopping = errors.New("worker: stopping")
 // again, otherwise every handler resumes. Messages waiting at the gate are
 // kept alive with InProgress, so they do not burn deliveries.
 type gate struct {
-	now func() time.Time
+	onChange func(paused bool) // called, with mu held, when halfOpen changes
 
 	mu       sync.Mutex
 	until    time.Time
 	halfOpen bool // paused before; the next call is a probe
 	probing  bool
 	changed  chan struct{} // closed and replaced on every change
-	onChange func(paused bool)
 }
 
-func newGate(now func() time.Time, onChange func(bool)) *gate {
-	return &gate{now: now, changed: make(chan struct{}), onChange: onChange}
+func newGate(onChange func(paused bool)) *gate {
+	return &gate{changed: make(chan struct{}), onChange: onChange}
 }
 
-func (g *gate) broadcastLocked() {
-	close(g.changed)
-	g.changed = make(chan struct{})
+// state returns how much of the current pause is left (<= 0 if none) and
+// the channel closed at the next change.
+func (g *gate) state() (left time.Duration, changed <-chan struct{}) {
+	return time.Until(g.until), g.changed
 }
 
 // pausedFor returns how much of the current pause is left (0 if none).
 func (g *gate) pausedFor() time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return max(g.until.Sub(g.now()), 0)
+	left, _ := g.state()
+	return max(left, 0)
 }
 
 // waitOpen blocks until no pause deadline is pending or stop is closed. It
@@ -46,21 +47,11 @@ func (g *gate) pausedFor() time.Duration {
 func (g *gate) waitOpen(stop <-chan struct{}) {
 	for {
 		g.mu.Lock()
-		left := g.until.Sub(g.now())
-		ch := g.changed
+		left, changed := g.state()
 		g.mu.Unlock()
-		if left <= 0 {
+		if left <= 0 || !wait(left, changed, stop) {
 			return
 		}
-		t := time.NewTimer(left)
-		select {
-		case <-t.C:
-		case <-ch:
-		case <-stop:
-			t.Stop()
-			return
-		}
-		t.Stop()
 	}
 }
 
@@ -70,39 +61,18 @@ func (g *gate) waitOpen(stop <-chan struct{}) {
 func (g *gate) enter(stop <-chan struct{}) (probe bool, err error) {
 	for {
 		g.mu.Lock()
-		left := g.until.Sub(g.now())
-		ch := g.changed
-		switch {
-		case left > 0:
-		case g.probing:
-			left = 0 // wait for the probe's result
-		case g.halfOpen:
-			g.probing = true
+		left, changed := g.state()
+		if left <= 0 && !g.probing {
+			probe = g.halfOpen
+			g.probing = probe
 			g.mu.Unlock()
-			return true, nil
-		default:
-			g.mu.Unlock()
-			return false, nil
+			return probe, nil
 		}
 		g.mu.Unlock()
-
-		var timer <-chan time.Time
-		var t *time.Timer
-		if left > 0 {
-			t = time.NewTimer(left)
-			timer = t.C
-		}
-		select {
-		case <-timer:
-		case <-ch:
-		case <-stop:
-			if t != nil {
-				t.Stop()
-			}
+		// Paused (wait for the deadline), or a probe is running (wait for
+		// its result).
+		if !wait(left, changed, stop) {
 			return false, errStopping
-		}
-		if t != nil {
-			t.Stop()
 		}
 	}
 }
@@ -114,7 +84,7 @@ func (g *gate) exit(probe bool, pause time.Duration) {
 	defer g.mu.Unlock()
 	wasPaused := g.halfOpen
 	if pause > 0 {
-		if until := g.now().Add(pause); until.After(g.until) {
+		if until := time.Now().Add(pause); until.After(g.until) {
 			g.until = until
 		}
 		g.halfOpen = true
@@ -124,19 +94,27 @@ func (g *gate) exit(probe bool, pause time.Duration) {
 	if probe {
 		g.probing = false
 	}
-	if g.onChange != nil && wasPaused != g.halfOpen {
+	if wasPaused != g.halfOpen {
 		g.onChange(g.halfOpen)
 	}
-	g.broadcastLocked()
+	close(g.changed)
+	g.changed = make(chan struct{})
 }
 
-// release is exit for a probe that did not call the handler.
-func (g *gate) release(probe bool) {
-	if !probe {
-		return
+// wait blocks until d has passed (d <= 0: no deadline), changed is closed or
+// stop is closed; it reports false for stop.
+func wait(d time.Duration, changed, stop <-chan struct{}) bool {
+	var deadline <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		deadline = t.C
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.probing = false
-	g.broadcastLocked()
+	select {
+	case <-deadline:
+	case <-changed:
+	case <-stop:
+		return false
+	}
+	return true
 }

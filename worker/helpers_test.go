@@ -35,10 +35,18 @@ func setup(tb testing.TB) env {
 	return env{s: s, nc: nc, js: js}
 }
 
+// ctx returns a context for a test's calls, cancelled at cleanup. Helpers
+// that run in a waitFor poll use opCtx instead, so that the polls do not pile
+// up cleanups.
 func ctx(tb testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	tb.Cleanup(cancel)
 	return c
+}
+
+// opCtx bounds one server round trip of a helper.
+func opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 10*time.Second)
 }
 
 // testConfig is a fast configuration for tests.
@@ -103,11 +111,13 @@ func publishWatch(tb testing.TB, js jetstream.JetStream, member, eventID string,
 
 func consumerInfo(tb testing.TB, js jetstream.JetStream, stream string) *jetstream.ConsumerInfo {
 	tb.Helper()
-	c, err := js.Consumer(ctx(tb), stream, worker.DurableName)
+	octx, cancel := opCtx()
+	defer cancel()
+	c, err := js.Consumer(octx, stream, worker.DurableName)
 	if err != nil {
 		tb.Fatalf("consumer %s: %v", stream, err)
 	}
-	info, err := c.Info(ctx(tb))
+	info, err := c.Info(octx)
 	if err != nil {
 		tb.Fatalf("consumer info %s: %v", stream, err)
 	}
@@ -123,20 +133,41 @@ func settled(tb testing.TB, js jetstream.JetStream, stream string) func() bool {
 	}
 }
 
+// waitSettled waits until the durable consumer on stream is settled.
+func waitSettled(tb testing.TB, js jetstream.JetStream, stream string) {
+	tb.Helper()
+	waitFor(tb, 10*time.Second, stream+" settled", settled(tb, js, stream))
+}
+
+// waitDeadLetters waits until the durable consumer on stream is settled and
+// social.dlq.<stream> holds n messages, and returns them.
+func waitDeadLetters(tb testing.TB, js jetstream.JetStream, stream string, n int) []*jetstream.RawStreamMsg {
+	tb.Helper()
+	waitSettled(tb, js, stream)
+	var dl []*jetstream.RawStreamMsg
+	waitFor(tb, 10*time.Second, fmt.Sprintf("%d dead letters on social.dlq.%s", n, stream), func() bool {
+		dl = dlqMessages(tb, js, "social.dlq."+stream)
+		return len(dl) == n
+	})
+	return dl
+}
+
 // dlqMessages returns every message on SOCIAL_DLQ with subject subj.
 func dlqMessages(tb testing.TB, js jetstream.JetStream, subj string) []*jetstream.RawStreamMsg {
 	tb.Helper()
-	s, err := js.Stream(ctx(tb), worker.StreamDLQ)
+	octx, cancel := opCtx()
+	defer cancel()
+	s, err := js.Stream(octx, worker.StreamDLQ)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	info, err := s.Info(ctx(tb))
+	info, err := s.Info(octx)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var out []*jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx(tb), seq)
+		m, err := s.GetMsg(octx, seq)
 		if err != nil {
 			continue // deleted
 		}
@@ -185,6 +216,18 @@ func (r *recorder) snapshot() []worker.Message {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]worker.Message(nil), r.calls...)
+}
+
+// deliveries returns NumDelivered of every call for messages with key, in
+// call order.
+func (r *recorder) deliveries(key string) []uint64 {
+	var out []uint64
+	for _, m := range r.snapshot() {
+		if m.Key() == key {
+			out = append(out, m.NumDelivered)
+		}
+	}
+	return out
 }
 
 func watchPayload(member string, i int) map[string]any {

@@ -10,10 +10,10 @@ import (
 // Stats are counters since the Consumer was created.
 type Stats struct {
 	Acked        uint64 // handled and acknowledged
-	Retried      uint64 // nak'd for redelivery after a failure or panic
+	Retried      uint64 // nak'd after a failure, panic or shutdown, or left in the stream by a failed dead letter
 	DeadLettered uint64 // copied to social.dlq.<stream> and terminated
-	Paused       uint64 // nak'd because the handler reported an outage
-	Panics       uint64 // handler panics (also counted as Retried)
+	Paused       uint64 // handler calls that reported an outage (nak'd, or held on the last delivery)
+	Panics       uint64 // handler panics (also counted as Retried, or DeadLettered on the last delivery)
 	AckErrors    uint64 // acks, naks or terms the server did not confirm
 	InFlight     int64  // handler calls running now
 	Held         int64  // messages held now (running, queued or waiting)
@@ -80,40 +80,34 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "1 while handling is paused because of a dependency outage.",
 		}),
 	}
-	var err error
-	m.messages, err = register(reg, m.messages)
-	if err != nil {
-		return nil, err
-	}
-	if m.latency, err = register(reg, m.latency); err != nil {
-		return nil, err
-	}
-	if m.inFlight, err = register(reg, m.inFlight); err != nil {
-		return nil, err
-	}
-	if m.pending, err = register(reg, m.pending); err != nil {
-		return nil, err
-	}
-	if m.ackPending, err = register(reg, m.ackPending); err != nil {
-		return nil, err
-	}
-	if m.paused, err = register(reg, m.paused); err != nil {
+	var errs []error
+	register(reg, &m.messages, &errs)
+	register(reg, &m.latency, &errs)
+	register(reg, &m.inFlight, &errs)
+	register(reg, &m.pending, &errs)
+	register(reg, &m.ackPending, &errs)
+	register(reg, &m.paused, &errs)
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
+// register registers *c on reg, replacing *c with the collector already
+// registered under its name if there is one; other errors go to errs.
+func register[C prometheus.Collector](reg prometheus.Registerer, c *C, errs *[]error) {
+	err := reg.Register(*c)
+	if err == nil {
+		return
 	}
-	return c, nil
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			*c = existing
+			return
+		}
+	}
+	*errs = append(*errs, err)
 }
 
 func (m *metrics) outcome(stream, outcome string) {

@@ -29,8 +29,7 @@ func (c *Consumer) settle(it *item, err error) {
 		"msg_id", m.MsgID, "deliveries", m.NumDelivered)
 	if err == nil {
 		it.settle(func() { c.ack(it) })
-		c.stats.acked.Add(1)
-		c.metrics.outcome(m.Stream, OutcomeAcked)
+		c.count(m.Stream, OutcomeAcked)
 		return
 	}
 	if pe, ok := asPermanent(err); ok {
@@ -43,14 +42,11 @@ func (c *Consumer) settle(it *item, err error) {
 			// again (the handler will reject it again).
 			d := c.backoff(m.NumDelivered)
 			if m.LastDelivery(c.cfg.MaxDeliver) {
-				log.Error("worker dead letter failed on last delivery; message left in stream",
-					"reason", reason, "err", derr)
+				c.deadLetterLost(it, reason, derr)
 			} else {
 				log.Error("worker dead letter failed; retrying later", "reason", reason, "err", derr, "retry_in", d)
 			}
-			c.nak(it, d)
-			c.stats.retried.Add(1)
-			c.metrics.outcome(m.Stream, OutcomeRetried)
+			c.retry(it, d)
 			return
 		}
 		log.Warn("worker dead-lettered invalid message", "reason", reason)
@@ -64,8 +60,7 @@ func (c *Consumer) settle(it *item, err error) {
 		d := c.pauseDelay(pe.Delay)
 		log.Warn("worker paused", "pause", d, "err", err)
 		c.nak(it, d)
-		c.stats.paused.Add(1)
-		c.metrics.outcome(m.Stream, OutcomePaused)
+		c.count(m.Stream, OutcomePaused)
 		return
 	}
 	var d time.Duration
@@ -76,11 +71,9 @@ func (c *Consumer) settle(it *item, err error) {
 		reason := "retries exhausted: " + err.Error()
 		if derr := c.deadLetter(it, reason); derr != nil {
 			// Nothing will redeliver it; it stays in the stream at seq.
-			log.Error("worker dead letter failed on last delivery; message left in stream",
-				"reason", reason, "err", derr)
+			c.deadLetterLost(it, reason, derr)
 			it.settle(func() {})
-			c.stats.retried.Add(1)
-			c.metrics.outcome(m.Stream, OutcomeRetried)
+			c.count(m.Stream, OutcomeRetried)
 			return
 		}
 		log.Warn("worker dead-lettered after last delivery", "reason", reason)
@@ -90,9 +83,7 @@ func (c *Consumer) settle(it *item, err error) {
 		d = c.backoff(m.NumDelivered)
 	}
 	log.Info("worker retry", "retry_in", d, "err", err)
-	c.nak(it, d)
-	c.stats.retried.Add(1)
-	c.metrics.outcome(m.Stream, OutcomeRetried)
+	c.retry(it, d)
 }
 
 // giveBack returns a message that was not (fully) handled to the server: a
@@ -104,12 +95,39 @@ func (c *Consumer) giveBack(it *item, delay time.Duration, why string) {
 		if err == nil {
 			return
 		}
-		c.log.Error("worker dead letter failed on last delivery; message left in stream",
-			"stream", it.m.Stream, "seq", it.m.Sequence, "reason", why, "err", err)
+		c.deadLetterLost(it, why, err)
 	}
-	c.nak(it, delay)
-	c.stats.retried.Add(1)
-	c.metrics.outcome(it.m.Stream, OutcomeRetried)
+	c.retry(it, delay)
+}
+
+// deadLetterLost logs a dead letter that failed on the message's last
+// delivery: nothing will redeliver the message, it stays in its stream.
+func (c *Consumer) deadLetterLost(it *item, reason string, err error) {
+	c.log.Error("worker dead letter failed on last delivery; message left in stream",
+		"stream", it.m.Stream, "subject", it.m.Subject, "seq", it.m.Sequence,
+		"msg_id", it.m.MsgID, "deliveries", it.m.NumDelivered, "reason", reason, "err", err)
+}
+
+// retry naks the message for redelivery after d (0: at once) and counts it
+// as retried.
+func (c *Consumer) retry(it *item, d time.Duration) {
+	c.nak(it, d)
+	c.count(it.m.Stream, OutcomeRetried)
+}
+
+// count records a message's outcome in Stats and the metrics.
+func (c *Consumer) count(stream, outcome string) {
+	switch outcome {
+	case OutcomeAcked:
+		c.stats.acked.Add(1)
+	case OutcomeRetried:
+		c.stats.retried.Add(1)
+	case OutcomeDeadLettered:
+		c.stats.deadLettered.Add(1)
+	case OutcomePaused:
+		c.stats.paused.Add(1)
+	}
+	c.metrics.outcome(stream, outcome)
 }
 
 func (c *Consumer) ack(it *item) {
@@ -199,8 +217,7 @@ func (c *Consumer) deadLetter(it *item, reason string) error {
 			c.ackFailed(it, "term", terr)
 		}
 	})
-	c.stats.deadLettered.Add(1)
-	c.metrics.outcome(m.Stream, OutcomeDeadLettered)
+	c.count(m.Stream, OutcomeDeadLettered)
 	return nil
 }
 

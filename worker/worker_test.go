@@ -109,8 +109,8 @@ func TestHandledAndAcked(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "two messages handled", func() bool { return rec.count() == 2 })
-	waitFor(t, 10*time.Second, "PLAYBACK settled", settled(t, e.js, worker.StreamPlayback))
-	waitFor(t, 10*time.Second, "SOCIAL_CMD settled", settled(t, e.js, worker.StreamCommands))
+	waitSettled(t, e.js, worker.StreamPlayback)
+	waitSettled(t, e.js, worker.StreamCommands)
 
 	for _, m := range rec.snapshot() {
 		switch m.Stream {
@@ -158,16 +158,7 @@ func TestPermanentDeadLettersOnce(t *testing.T) {
 	publishWatch(t, e.js, "good", "ev-good", watchPayload("good", 1))
 
 	waitFor(t, 10*time.Second, "two handled", func() bool { return rec.count() == 2 })
-	waitFor(t, 10*time.Second, "PLAYBACK settled", settled(t, e.js, worker.StreamPlayback))
-	waitFor(t, 10*time.Second, "dead letter", func() bool {
-		return len(dlqMessages(t, e.js, "social.dlq.PLAYBACK")) == 1
-	})
-
-	dl := dlqMessages(t, e.js, "social.dlq.PLAYBACK")
-	if len(dl) != 1 {
-		t.Fatalf("dead letters = %d, want 1", len(dl))
-	}
-	d := dl[0]
+	d := waitDeadLetters(t, e.js, worker.StreamPlayback, 1)[0]
 	if string(d.Data) != string(payload) {
 		t.Errorf("dead letter data = %q, want %q", d.Data, payload)
 	}
@@ -223,14 +214,7 @@ func TestRetryThenDeadLetter(t *testing.T) {
 	publishWatch(t, e.js, "down", "ev-down", watchPayload("down", 1))
 
 	waitFor(t, 10*time.Second, "six calls", func() bool { return rec.count() == 6 })
-	waitFor(t, 10*time.Second, "PLAYBACK settled", settled(t, e.js, worker.StreamPlayback))
-	waitFor(t, 10*time.Second, "dead letter", func() bool {
-		return len(dlqMessages(t, e.js, "social.dlq.PLAYBACK")) == 1
-	})
-	dl := dlqMessages(t, e.js, "social.dlq.PLAYBACK")
-	if len(dl) != 1 {
-		t.Fatalf("dead letters = %d, want 1", len(dl))
-	}
+	dl := waitDeadLetters(t, e.js, worker.StreamPlayback, 1)
 	if got, want := dl[0].Header.Get(worker.HeaderError), "retries exhausted: graph timeout 3"; got != want {
 		t.Errorf("Watchshare-Error = %q, want %q", got, want)
 	}
@@ -240,12 +224,8 @@ func TestRetryThenDeadLetter(t *testing.T) {
 	if got := dl[0].Header.Get(jetstream.MsgIDHeader); got != "ev-down" {
 		t.Errorf("dead letter Nats-Msg-Id = %q, want ev-down", got)
 	}
-	counts := map[string][]uint64{}
-	for _, m := range rec.snapshot() {
-		counts[m.Key()] = append(counts[m.Key()], m.NumDelivered)
-	}
 	for _, k := range []string{"flaky", "down"} {
-		if got := counts[k]; len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		if got := rec.deliveries(k); fmt.Sprint(got) != "[1 2 3]" {
 			t.Errorf("%s deliveries = %v, want [1 2 3]", k, got)
 		}
 	}
@@ -284,7 +264,7 @@ func TestPausePausesConsumption(t *testing.T) {
 		publishWatch(t, e.js, member, "ev-"+member, watchPayload(member, i))
 	}
 	waitFor(t, 10*time.Second, "all handled", func() bool { return rec.count() == 7 })
-	waitFor(t, 10*time.Second, "PLAYBACK settled", settled(t, e.js, worker.StreamPlayback))
+	waitSettled(t, e.js, worker.StreamPlayback)
 
 	mu.Lock()
 	if len(during) > 0 {
@@ -292,20 +272,12 @@ func TestPausePausesConsumption(t *testing.T) {
 	}
 	mu.Unlock()
 	for _, m := range rec.snapshot() {
-		switch {
-		case m.Key() == "first":
-			// 1 then 2: the paused message was redelivered once.
-		case m.NumDelivered != 1:
+		if m.Key() != "first" && m.NumDelivered != 1 {
 			t.Errorf("%s delivered %d times; a pause must not burn other messages' deliveries", m.Key(), m.NumDelivered)
 		}
 	}
-	var firsts []uint64
-	for _, m := range rec.snapshot() {
-		if m.Key() == "first" {
-			firsts = append(firsts, m.NumDelivered)
-		}
-	}
-	if fmt.Sprint(firsts) != "[1 2]" {
+	// 1 then 2: the paused message was redelivered once.
+	if firsts := rec.deliveries("first"); fmt.Sprint(firsts) != "[1 2]" {
 		t.Errorf("paused message deliveries = %v, want [1 2]", firsts)
 	}
 	if st := c.Stats(); st.Paused != 1 || st.Acked != 6 {
@@ -329,12 +301,8 @@ func TestPauseOnLastDeliveryHolds(t *testing.T) {
 	c := startConsumer(t, e.js, rec, cfg)
 	publishWatch(t, e.js, "m1", "ev-1", watchPayload("m1", 1))
 	waitFor(t, 10*time.Second, "handled", func() bool { return c.Stats().Acked == 1 })
-	waitFor(t, 10*time.Second, "PLAYBACK settled", settled(t, e.js, worker.StreamPlayback))
-	var got []uint64
-	for _, m := range rec.snapshot() {
-		got = append(got, m.NumDelivered)
-	}
-	if fmt.Sprint(got) != "[1 2 2 2]" {
+	waitSettled(t, e.js, worker.StreamPlayback)
+	if got := rec.deliveries("m1"); fmt.Sprint(got) != "[1 2 2 2]" {
 		t.Errorf("deliveries = %v, want [1 2 2 2]", got)
 	}
 	if len(dlqMessages(t, e.js, "social.dlq.PLAYBACK")) != 0 {
@@ -452,7 +420,7 @@ func TestTwoConsumersShareWork(t *testing.T) {
 		defer mu.Unlock()
 		return len(seen) == n
 	})
-	waitFor(t, 10*time.Second, "PLAYBACK settled", settled(t, js1, worker.StreamPlayback))
+	waitSettled(t, js1, worker.StreamPlayback)
 	mu.Lock()
 	defer mu.Unlock()
 	for seq, k := range seen {
@@ -504,13 +472,7 @@ func TestGracefulStopWaitsForHandlers(t *testing.T) {
 		}
 		return nil
 	})
-	c, err := worker.New(e.js, h, testConfig(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	c := startConsumer(t, e.js, h, testConfig(t))
 	for i := range 3 {
 		member := fmt.Sprintf("m%d", i)
 		publishWatch(t, e.js, member, "ev-"+member, watchPayload(member, i))
@@ -519,12 +481,13 @@ func TestGracefulStopWaitsForHandlers(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- c.Stop(context.Background()) }()
+	waitFor(t, 10*time.Second, "stop begun", func() bool { return c.Ready() != nil })
 	select {
 	case err := <-stopped:
 		t.Fatalf("Stop returned %v with handlers in flight", err)
 	case <-c.Done():
 		t.Fatal("Done closed with handlers in flight")
-	default:
+	case <-time.After(100 * time.Millisecond): // the handlers are still blocked
 	}
 	close(release)
 	select {
@@ -561,13 +524,7 @@ func TestStopDeadlineGivesMessagesBack(t *testing.T) {
 		<-ctx.Done() // stuck until cancelled
 		return ctx.Err()
 	})
-	c, err := worker.New(e.js, h, testConfig(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	c := startConsumer(t, e.js, h, testConfig(t))
 	publishWatch(t, e.js, "m1", "ev-1", watchPayload("m1", 1))
 	waitFor(t, 10*time.Second, "in flight", func() bool { return started.Load() == 1 })
 	sctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -575,8 +532,8 @@ func TestStopDeadlineGivesMessagesBack(t *testing.T) {
 	if err := c.Stop(sctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Stop = %v, want deadline exceeded", err)
 	}
-	if st := c.Stats(); st.InFlight != 0 || st.Held != 0 || st.DeadLettered != 0 {
-		t.Errorf("Stats = %+v after hard stop", st)
+	if st := c.Stats(); st.InFlight != 0 || st.Held != 0 || st.DeadLettered != 0 || st.Retried != 1 {
+		t.Errorf("Stats = %+v after hard stop, want the message given back (1 retried)", st)
 	}
 	// The message comes back to the next worker.
 	rec := newRecorder(nil)
@@ -620,8 +577,7 @@ func TestServerRestart(t *testing.T) {
 	if c.Ready() == nil {
 		t.Error("Ready() = nil while the server is down")
 	}
-	s2 := natstest.StartWith(t, natsembed.Options{Listen: addr, StoreDir: dir})
-	_ = s2
+	natstest.StartWith(t, natsembed.Options{Listen: addr, StoreDir: dir})
 	waitFor(t, 15*time.Second, "reconnected", nc.IsConnected)
 
 	const after = 20
@@ -640,6 +596,7 @@ func TestServerRestart(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("publish after restart: %v", err)
 			}
+			time.Sleep(50 * time.Millisecond) // an error can come at once (no responders)
 		}
 	}
 	waitFor(t, 20*time.Second, "all handled after restart", handled(5+after))
@@ -665,7 +622,7 @@ func TestPanicIsRetried(t *testing.T) {
 	publishWatch(t, e.js, "boom", "ev-boom", watchPayload("boom", 1))
 	publishWatch(t, e.js, "fine", "ev-fine", watchPayload("fine", 1))
 	waitFor(t, 10*time.Second, "handled", func() bool { return c.Stats().Acked == 2 })
-	waitFor(t, 10*time.Second, "PLAYBACK settled", settled(t, e.js, worker.StreamPlayback))
+	waitSettled(t, e.js, worker.StreamPlayback)
 	if st := c.Stats(); st.Panics != 1 || st.Retried != 1 {
 		t.Errorf("Stats = %+v, want 1 panic retried", st)
 	}
@@ -688,7 +645,7 @@ func TestDuplicatePublishDropped(t *testing.T) {
 	}
 	publishWatch(t, e.js, "m1", "ev-other", watchPayload("m1", 3))
 	waitFor(t, 10*time.Second, "handled", func() bool { return rec.count() >= 2 })
-	waitFor(t, 10*time.Second, "PLAYBACK settled", settled(t, e.js, worker.StreamPlayback))
+	waitSettled(t, e.js, worker.StreamPlayback)
 	calls := rec.snapshot()
 	if len(calls) != 2 || calls[0].MsgID != "ev-same" || calls[1].MsgID != "ev-other" || string(calls[0].Data) != `{"n":1}` {
 		t.Errorf("handled %d messages: %+v", len(calls), calls)
@@ -817,6 +774,14 @@ func TestAnnouncer(t *testing.T) {
 	if err := a.Announce(ctx(t), worker.EventConnected, "", nil); err == nil {
 		t.Error("Announce(no member) = nil")
 	}
+	if err := a.AnnounceValue(ctx(t), worker.EventShared, "not an object"); err == nil {
+		t.Error("AnnounceValue(not an object) = nil")
+	}
+	if err := a.AnnounceValue(ctx(t), worker.EventShared, map[string]any{"title_id": "70143836"}); err == nil {
+		t.Error("AnnounceValue(no member_id) = nil")
+	}
+	// None of the rejected announcements was published: the next two
+	// messages are the good ones.
 	tests := []struct {
 		subject string
 		want    map[string]any
@@ -873,12 +838,21 @@ func TestConfigValidation(t *testing.T) {
 	bad := []worker.Config{
 		{MaxDeliver: 1},
 		{AckWait: time.Second, BackOff: []time.Duration{2 * time.Second}},
+		{AckWait: 2 * time.Second, BackOff: []time.Duration{2 * time.Second, time.Second}},
+		{MaxDeliver: 2, AckWait: time.Second, BackOff: []time.Duration{time.Second, time.Second, time.Second}},
+		{PullExpiry: 500 * time.Millisecond},
 		{Streams: []string{worker.StreamDLQ}},
 	}
 	for i, cfg := range bad {
 		if _, err := worker.New(js, h, cfg); err == nil {
 			t.Errorf("New(bad config %d) = nil error", i)
 		}
+	}
+	if _, err := worker.New(js, h, worker.Config{AckWait: time.Second, BackOff: []time.Duration{time.Second, 5 * time.Second}}); err != nil {
+		t.Errorf("New(valid BackOff) = %v", err)
+	}
+	if _, err := worker.New(nil, h, worker.Config{}); err == nil {
+		t.Error("New(nil JetStream) = nil error")
 	}
 	c, err := worker.New(js, h, worker.Config{})
 	if err != nil {

@@ -110,25 +110,24 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
+	s := &Server{ns: ns, inProc: opts.DontListen, storeDir: o.StoreDir}
+	fail := func(err error) (*Server, error) {
+		s.Shutdown()
+		return nil, err
+	}
 	deadline := time.Now().Add(timeout)
 	for !ns.ReadyForConnections(100 * time.Millisecond) {
 		if err := ctx.Err(); err != nil {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-			return nil, fmt.Errorf("natsembed: waiting for server: %w", err)
+			return fail(fmt.Errorf("natsembed: waiting for server: %w", err))
 		}
 		if time.Now().After(deadline) {
-			ns.Shutdown()
-			ns.WaitForShutdown()
-			return nil, fmt.Errorf("natsembed: server not ready after %s", timeout)
+			return fail(fmt.Errorf("natsembed: server not ready after %s", timeout))
 		}
 	}
 	if !ns.JetStreamEnabled() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-		return nil, errors.New("natsembed: JetStream failed to start")
+		return fail(errors.New("natsembed: JetStream failed to start"))
 	}
-	return &Server{ns: ns, inProc: opts.DontListen, storeDir: o.StoreDir}, nil
+	return s, nil
 }
 
 // Connect connects a client to the server: through an in-process pipe when

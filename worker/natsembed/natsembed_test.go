@@ -43,6 +43,7 @@ func TestTCPAndRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Connect(%s): %v", url, err)
 	}
+	t.Cleanup(nc.Close) // closed early below; Close is idempotent
 	js := natstest.JetStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
