@@ -272,31 +272,26 @@ type request struct {
 	u       *url.URL // absolute; its query is merged with params
 	params  url.Values
 	out     any
-	noToken bool     // OAuth token endpoint: no Authorization, no proof
 	secrets []string // extra strings to redact from errors (input tokens)
 }
 
-// do runs req with the session's token.
+// do runs req with the session's token, which must be usable.
 func (s *Session) do(ctx context.Context, req request) (*Result, error) {
-	if !req.noToken {
-		if s.app && s.c.AppID == "" {
-			return nil, ErrNoAppID
-		}
-		if s.c.AppSecret == "" {
-			return nil, ErrNoAppSecret
-		}
-		if s.token == "" {
-			return nil, ErrNoToken
-		}
+	if s.app && s.c.AppID == "" {
+		return nil, ErrNoAppID
+	}
+	if s.c.AppSecret == "" {
+		return nil, ErrNoAppSecret
+	}
+	if s.token == "" {
+		return nil, ErrNoToken
 	}
 	return s.c.roundTrip(ctx, s.token, req)
 }
 
-// roundTrip sends req, with token as bearer unless req.noToken.
+// roundTrip sends req with token as bearer and its appsecret_proof; an empty
+// token (the OAuth token endpoint) sends neither.
 func (c *Client) roundTrip(ctx context.Context, token string, req request) (*Result, error) {
-	if req.noToken {
-		token = ""
-	}
 	secrets := append([]string{token, c.AppSecret}, req.secrets...)
 
 	params := url.Values{}

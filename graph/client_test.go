@@ -335,12 +335,11 @@ func TestTransportErrors(t *testing.T) {
 
 	t.Run("server reads request then closes", func(t *testing.T) {
 		f := setup(t, func(w http.ResponseWriter, r *http.Request) {
-			conn, buf, err := http.NewResponseController(w).Hijack()
+			conn, _, err := http.NewResponseController(w).Hijack()
 			if err != nil {
 				t.Errorf("Hijack: %v", err)
 				return
 			}
-			_ = buf
 			conn.Close()
 		})
 		_, _, err := f.client.Session(canary).PublishWatch(t.Context(), PropertyMovie, "https://example.com/m/1", WatchOptions{})

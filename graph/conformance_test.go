@@ -32,7 +32,7 @@ const (
 	confRedir  = "https://watchshare.example/auth/facebook/callback"
 )
 
-// confNow is the fixed clock of both the emulator and the client, so
+// confNow is where the shared clock of the emulator and the client starts, so
 // expiries and publish times can be compared exactly.
 var confNow = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
@@ -42,10 +42,10 @@ type confEnv struct {
 	client *graph.Client
 	hc     *http.Client
 	logs   *confLogBuffer
+	clock  *graphtest.Clock // the shared clock of emulator and client
 
 	mu      sync.Mutex
-	secrets []string  // tokens issued in this test, and the app secret
-	now     time.Time // the shared clock of emulator and client
+	secrets []string // tokens issued in this test, and the app secret
 }
 
 type confLogBuffer struct {
@@ -70,12 +70,12 @@ func (l *confLogBuffer) String() string {
 // an unimplemented route and that the client's debug log holds no secret.
 func newConfEnv(t *testing.T, configure ...func(*graphtest.Server)) *confEnv {
 	t.Helper()
-	e := &confEnv{logs: &confLogBuffer{}, secrets: []string{confSecret}, now: confNow}
+	e := &confEnv{logs: &confLogBuffer{}, secrets: []string{confSecret}, clock: graphtest.NewClock(confNow)}
 	emu := &graphtest.Server{
 		AppID:     confAppID,
 		AppSecret: confSecret,
 		AppName:   "watchshare-conformance",
-		Now:       e.clock,
+		Now:       e.clock.Now,
 		Logf:      t.Logf,
 	}
 	for _, f := range configure {
@@ -108,22 +108,8 @@ func (e *confEnv) newClient(secret string) *graph.Client {
 		BaseURL:    e.emu.GraphURL(),
 		HTTPClient: e.hc,
 		Logger:     slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:        e.clock,
+		Now:        e.clock.Now,
 	}
-}
-
-// clock is the current time of both the emulator and the client.
-func (e *confEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-// advance moves the shared clock forward.
-func (e *confEnv) advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = e.now.Add(d)
 }
 
 func (e *confEnv) track(secrets ...string) {
@@ -451,6 +437,45 @@ func TestConformanceOAuth(t *testing.T) {
 		}
 	})
 
+	// Facebook answers a wrong client_secret with code 1, which elsewhere
+	// means "retry": at the token endpoint it must not be transient, or the
+	// caller retries a misconfiguration forever.
+	t.Run("wrong client secret is not transient", func(t *testing.T) {
+		const wrong = "not-the-conformance-app-secret"
+		e.track(wrong)
+		c := e.newClient(wrong)
+		short, _ := e.dialogLogin(t, alice.ID, []string{"user_friends"})
+		calls := []struct {
+			name string
+			do   func() error
+		}{
+			{"ExchangeToken", func() error { _, err := c.ExchangeToken(ctx, short); return err }},
+			{"AppAccessToken", func() error { _, err := c.AppAccessToken(ctx); return err }},
+		}
+		for _, call := range calls {
+			err := call.do()
+			e.noLeak(t, err)
+			apiErr := apiError(t, err)
+			if apiErr.Code != 1 || apiErr.StatusCode != http.StatusBadRequest || apiErr.Message != "Error validating client secret." {
+				t.Errorf("%s: err = code %d status %d %q, want 1/400 %q", call.name, apiErr.Code, apiErr.StatusCode, apiErr.Message, "Error validating client secret.")
+			}
+			checkClass(t, err, graph.ClassOther)
+			if got := lastCall(t, e.emu, "GET /oauth/access_token"); got.Code != 1 || got.Injected {
+				t.Errorf("%s: emulator logged %+v, want its own code 1 answer", call.name, got)
+			}
+		}
+	})
+
+	t.Run("other code 1 at the token endpoint stays transient", func(t *testing.T) {
+		e.emu.FailNext("GET /oauth/access_token", 1, graphtest.Fault{Code: 1})
+		_, err := e.client.AppAccessToken(ctx)
+		e.noLeak(t, err)
+		if apiErr := apiError(t, err); apiErr.Code != 1 || apiErr.StatusCode != http.StatusInternalServerError {
+			t.Errorf("err = code %d status %d, want 1/500", apiErr.Code, apiErr.StatusCode)
+		}
+		checkClass(t, err, graph.ClassTransient)
+	})
+
 	t.Run("ExchangeToken pre-v2.3 form-encoded answer", func(t *testing.T) {
 		short, _ := e.dialogLogin(t, alice.ID, []string{"user_friends"})
 		old := e.newClient(confSecret)
@@ -541,7 +566,7 @@ func TestConformanceExpiry(t *testing.T) {
 	ctx := t.Context()
 	u := e.emu.AddUser(graphtest.User{Name: "Frank Castle"})
 	short, expiresIn := e.dialogLogin(t, u.ID, []string{"user_friends"})
-	shortTok := graph.Token{AccessToken: short, ExpiresAt: e.clock().Add(time.Duration(expiresIn) * time.Second)}
+	shortTok := graph.Token{AccessToken: short, ExpiresAt: e.clock.Now().Add(time.Duration(expiresIn) * time.Second)}
 	long, err := e.client.ExchangeToken(ctx, short)
 	if err != nil {
 		t.Fatalf("ExchangeToken: %v", err)
@@ -562,8 +587,8 @@ func TestConformanceExpiry(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			e.advance(st.advance)
-			now := e.clock()
+			e.clock.Advance(st.advance)
+			now := e.clock.Now()
 			for _, tc := range []struct {
 				name string
 				tok  graph.Token
@@ -1157,7 +1182,7 @@ func TestConformanceBudgets(t *testing.T) {
 			if tc.appUsage && (res == nil || res.Usage.Max() < 100) {
 				t.Errorf("over budget: Result = %+v, want Usage.Max() >= 100", res)
 			}
-			e.advance(time.Hour + time.Second)
+			e.clock.Advance(time.Hour + time.Second)
 			if _, err := s.Get(ctx, "/me", nil, nil); err != nil {
 				t.Errorf("an hour later: %v, want the budget restored", err)
 			}

@@ -28,6 +28,10 @@ type APIError struct {
 	IsTransient bool   // "is_transient"
 	// Body is the raw error body, at most MaxErrorBodyBytes, secrets redacted.
 	Body []byte
+
+	// badClientSecret marks the token endpoint's answer to a wrong
+	// client_secret, which Facebook sends with the otherwise transient code 1.
+	badClientSecret bool
 }
 
 // CodeUnknown is APIError.Code when the answer carried no Graph error code.
@@ -86,7 +90,8 @@ const (
 	// off and retry later.
 	ClassRateLimited
 	// ClassTransient: retry with backoff (1, 2, is_transient, HTTP 5xx,
-	// transport errors).
+	// transport errors), except the token endpoint's code 1 "Error
+	// validating client secret.", which is ClassOther.
 	ClassTransient
 	// ClassDuplicate: duplicate post (506); do not retry unchanged.
 	ClassDuplicate
@@ -148,9 +153,13 @@ func isTokenSubcode(sc int) bool {
 }
 
 // Class classifies the error. Precedence: token, rate limit, permission,
-// duplicate, transient, other.
+// duplicate, transient, other. A wrong client secret at the token endpoint
+// (code 1, "Error validating client secret.") is ClassOther: retrying cannot
+// fix the app's configuration.
 func (e *APIError) Class() Class {
 	switch {
+	case e.badClientSecret:
+		return ClassOther
 	case e.Code == 190 || e.Code == 102 || isTokenSubcode(e.Subcode):
 		return ClassTokenInvalid
 	case e.RateLimitScope() != ScopeNone:
@@ -192,7 +201,8 @@ func IsPermission(err error) bool { return ClassOf(err) == ClassPermission }
 func IsRateLimited(err error) bool { return ClassOf(err) == ClassRateLimited }
 
 // IsTransient reports whether err is worth retrying with backoff (1, 2,
-// is_transient, HTTP 5xx, transport errors, ErrBatchIncomplete).
+// is_transient, HTTP 5xx, transport errors, ErrBatchIncomplete; not the
+// token endpoint's code 1 for a wrong client secret).
 func IsTransient(err error) bool { return ClassOf(err) == ClassTransient }
 
 // IsDuplicate reports whether err is Graph's duplicate-post error (506).
@@ -297,11 +307,7 @@ func DecodeError(status int, body []byte) *APIError {
 
 func decodeAPIError(status int, body []byte, secrets []string) *APIError {
 	e := &APIError{StatusCode: status, Code: CodeUnknown}
-	if len(body) > MaxErrorBodyBytes {
-		e.Body = []byte(redact(string(body[:MaxErrorBodyBytes]), secrets))
-	} else {
-		e.Body = []byte(redact(string(body), secrets))
-	}
+	e.Body = []byte(redact(string(body[:min(len(body), MaxErrorBodyBytes)]), secrets))
 
 	var env struct {
 		Error            json.RawMessage `json:"error"`

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -75,8 +77,12 @@ func (c *Client) tokenEndpoint(ctx context.Context, params url.Values, secrets .
 	}
 	params.Set("client_id", c.AppID)
 	params.Set("client_secret", c.AppSecret)
-	res, err := c.roundTrip(ctx, "", request{method: http.MethodGet, u: u, params: params, noToken: true, secrets: secrets})
+	res, err := c.roundTrip(ctx, "", request{method: http.MethodGet, u: u, params: params, secrets: secrets})
 	if err != nil {
+		if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.Code == 1 &&
+			strings.HasPrefix(apiErr.Message, "Error validating client secret") {
+			apiErr.badClientSecret = true
+		}
 		return Token{}, err
 	}
 	tok, err := parseTokenBody(res.Body, c.now())

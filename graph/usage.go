@@ -77,25 +77,33 @@ func ParseUsage(h http.Header) Usage {
 		u.Page = parseRateUsage(v)
 	}
 	if v := h.Get("X-Business-Use-Case-Usage"); v != "" {
-		var raw map[string][]wireUsage
-		if json.Unmarshal([]byte(v), &raw) == nil && len(raw) > 0 {
-			u.BusinessUseCase = make(map[string][]BusinessUseCaseUsage, len(raw))
-			for id, list := range raw {
-				out := make([]BusinessUseCaseUsage, 0, len(list))
-				for _, w := range list {
-					out = append(out, BusinessUseCaseUsage{
-						Type:                        w.Type,
-						CallCount:                   pct(w.CallCount),
-						TotalTime:                   pct(w.TotalTime),
-						TotalCPUTime:                pct(w.TotalCPUTime),
-						EstimatedTimeToRegainAccess: time.Duration(pct(w.EstimatedTimeToRegainAccess)) * time.Minute,
-					})
-				}
-				u.BusinessUseCase[id] = out
-			}
-		}
+		u.BusinessUseCase = parseBusinessUseCaseUsage(v)
 	}
 	return u
+}
+
+// parseBusinessUseCaseUsage reads an X-Business-Use-Case-Usage value; nil
+// when it is malformed or empty.
+func parseBusinessUseCaseUsage(v string) map[string][]BusinessUseCaseUsage {
+	var raw map[string][]wireUsage
+	if json.Unmarshal([]byte(v), &raw) != nil || len(raw) == 0 {
+		return nil
+	}
+	out := make(map[string][]BusinessUseCaseUsage, len(raw))
+	for id, list := range raw {
+		entries := make([]BusinessUseCaseUsage, 0, len(list))
+		for _, w := range list {
+			entries = append(entries, BusinessUseCaseUsage{
+				Type:                        w.Type,
+				CallCount:                   pct(w.CallCount),
+				TotalTime:                   pct(w.TotalTime),
+				TotalCPUTime:                pct(w.TotalCPUTime),
+				EstimatedTimeToRegainAccess: time.Duration(pct(w.EstimatedTimeToRegainAccess)) * time.Minute,
+			})
+		}
+		out[id] = entries
+	}
+	return out
 }
 
 type wireUsage struct {

@@ -55,11 +55,8 @@ func (s *Session) Permissions(ctx context.Context) ([]Permission, error) {
 	var perms []Permission
 	for _, m := range w.Data {
 		if raw, ok := m["permission"]; ok {
-			var p struct {
-				Permission string `json:"permission"`
-				Status     string `json:"status"`
-			}
-			if err := json.Unmarshal(raw, &p.Permission); err != nil {
+			var p Permission
+			if err := json.Unmarshal(raw, &p.Name); err != nil {
 				return nil, fmt.Errorf("graph: /me/permissions: decode permission: %w", err)
 			}
 			if st, ok := m["status"]; ok {
@@ -67,7 +64,7 @@ func (s *Session) Permissions(ctx context.Context) ([]Permission, error) {
 					return nil, fmt.Errorf("graph: /me/permissions: decode status: %w", err)
 				}
 			}
-			perms = append(perms, Permission{Name: p.Permission, Status: p.Status})
+			perms = append(perms, p)
 			continue
 		}
 		names := make([]string, 0, len(m))
@@ -98,12 +95,18 @@ func Granted(perms []Permission, name string) bool {
 // RevokeApp removes the app for the user (DELETE /me/permissions): every
 // token the user has for the app stops working.
 func (s *Session) RevokeApp(ctx context.Context) error {
-	res, err := s.Delete(ctx, "/me/permissions", nil, nil)
+	return s.deleteConfirmed(ctx, "/me/permissions", "DELETE /me/permissions")
+}
+
+// deleteConfirmed sends DELETE path and requires Facebook to confirm it
+// (true or {"success":true}); what names the call in the error.
+func (s *Session) deleteConfirmed(ctx context.Context, path, what string) error {
+	res, err := s.Delete(ctx, path, nil, nil)
 	if err != nil {
 		return err
 	}
 	if !isSuccessBody(res.Body) {
-		return fmt.Errorf("%w: DELETE /me/permissions", ErrNotSuccessful)
+		return fmt.Errorf("%w: %s", ErrNotSuccessful, what)
 	}
 	return nil
 }

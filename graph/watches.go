@@ -96,14 +96,7 @@ func (s *Session) DeleteObject(ctx context.Context, id string) error {
 	if id == "" || strings.ContainsAny(id, "/?#%\\ ") {
 		return fmt.Errorf("%w: object id %q", ErrInvalidArgument, scrubPath(id))
 	}
-	res, err := s.Delete(ctx, "/"+id, nil, nil)
-	if err != nil {
-		return err
-	}
-	if !isSuccessBody(res.Body) {
-		return fmt.Errorf("%w: DELETE object", ErrNotSuccessful)
-	}
-	return nil
+	return s.deleteConfirmed(ctx, "/"+id, "DELETE object")
 }
 
 // WatchAction is one video.watches action read back from Facebook.

@@ -51,26 +51,12 @@ func (s *Server) serveBatch(req *request) *response {
 	s.mu.Unlock()
 
 	finish := func(resp *response) *response {
-		if code, sub, ok := errorCodes(resp); ok {
-			call.Code, call.Subcode = code, sub
-		}
-		call.Status = resp.status
-		if drop {
-			call.Dropped, resp.closeConn = true, true
-		}
-		if resp.closeConn {
-			call.Status = 0
-		}
+		call.finish(resp, drop)
 		s.record(call)
 		return resp
 	}
 	if faulted {
-		call.Injected = true
-		resp, e := s.faultResponse(req, fault)
-		if e != nil {
-			resp = s.errorJSON(e)
-		}
-		return finish(resp)
+		return finish(s.faultResponse(fault))
 	}
 	ops, e := s.checkBatch(req, a, authErr)
 	if e != nil {
@@ -116,8 +102,8 @@ func (s *Server) serveBatch(req *request) *response {
 	s.usageHeaderLocked(resp.header)
 	s.mu.Unlock()
 	if closeConn {
-		call.Injected = true
-		resp.closeConn = true
+		// An operation's connection fault or drop loses the whole answer.
+		resp.injected, resp.closeConn = true, true
 	}
 	return finish(resp)
 }

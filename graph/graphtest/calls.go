@@ -17,10 +17,10 @@ type Call struct {
 	Params    url.Values // query and form; secrets (tokens, proofs, codes) read "REDACTED"
 	UserID    string     // the token's user, if any
 	TokenKind TokenKind
-	Status    int // HTTP status answered; 0 when the connection was closed
-	Code      int // Graph error code, 0 on success
-	Subcode   int // Graph error_subcode
-	Injected  bool
+	Status    int  // HTTP status answered; 0 when the connection was closed
+	Code      int  // Graph error code, 0 on success
+	Subcode   int  // Graph error_subcode
+	Injected  bool // answered by an injected failure (FailNext, FailPage, SetOutage)
 	Dropped   bool // executed, then the connection was closed (DropNext, OutageClose)
 	Unhandled bool // the emulator does not implement the route
 	Batch     bool // an operation inside a batch request

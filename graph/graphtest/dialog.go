@@ -42,7 +42,7 @@ func parseDialog(p url.Values) dialogRequest {
 	return d
 }
 
-// validate returns a title and message for the error page, or "" when the
+// validateDialog returns a title and message for the error page, or "" when the
 // request may proceed. Nothing here ever redirects: a bad client_id or
 // redirect_uri must not send the browser anywhere.
 func (s *Server) validateDialog(d dialogRequest) (title, msg string) {

@@ -20,7 +20,8 @@
 //	tok := srv.AuthorizeApp(alice.ID, "user_friends", "publish_actions")
 //
 // Configure a &graphtest.Server{...} (AppID, AppSecret, RedirectURIs, Now,
-// DisableProof, ...) and call Start when the defaults do not fit. The
+// DisableProof, ...) and call Start when the defaults do not fit; a Clock's
+// Now as Server.Now lets a test move time forward. The
 // "watchshare graph-emulator" command serves the same handler after
 // LoadFile.
 //
@@ -51,4 +52,11 @@
 // Failures are injected with FailNext, FailPage, DropNext (commit, then
 // drop the connection), SetLatency, SetOutage, InvalidateTokens,
 // SetAppUsage, the per-hour call budgets and SetPublishActionsRemoved.
+//
+// A dropped connection (DropNext, Fault.CloseConn) on a GET route may be
+// invisible to the client: Go's http.Transport silently retries an
+// idempotent request that fails on a reused keep-alive connection before any
+// reply byte, so the fault is consumed and the retry answers normally (after
+// DropNext, the call has then run twice). Use a POST route, or a client with
+// DisableKeepAlives, when a test needs the client to see the failure.
 package graphtest

@@ -16,7 +16,6 @@ type gerror struct {
 	message   string
 	transient bool
 	wwwAuth   string // WWW-Authenticate reason ("invalid_token", "invalid_code"), if any
-	injected  bool   // produced by fault injection
 }
 
 // newError returns a Graph error with Facebook's HTTP status, type and

@@ -38,7 +38,8 @@ type Fault struct {
 	// it starts with "<", else as text/plain; empty means an empty body.
 	Body string
 	// CloseConn closes the connection before any reply byte, without
-	// executing the call.
+	// executing the call. On a GET route Go's client may retry on another
+	// connection and never see it (see the package doc).
 	CloseConn bool
 }
 
@@ -96,7 +97,9 @@ func (s *Server) FailPage(route string, page int, f Fault) {
 // DropNext makes the next n calls of route "commit then drop": the call is
 // executed (an action is stored, a permission revoked, ...) and then the
 // connection is closed before any reply byte, so the client sees a
-// transport error.
+// transport error. On a GET route Go's client may instead retry the request
+// on another connection, executing it again and never seeing the drop (see
+// the package doc).
 func (s *Server) DropNext(route string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -188,11 +191,11 @@ func (st *state) takeDropLocked(route string) bool {
 	return false
 }
 
-// faultResponse renders f. Exactly one of the results is non-nil.
-func (s *Server) faultResponse(req *request, f Fault) (*response, *gerror) {
+// faultResponse renders f as the answer to a call, marked injected.
+func (s *Server) faultResponse(f Fault) *response {
 	switch {
 	case f.CloseConn:
-		return &response{closeConn: true, header: http.Header{}}, nil
+		return &response{closeConn: true, injected: true, header: http.Header{}}
 	case f.Code == 0:
 		status := f.Status
 		if status == 0 {
@@ -207,7 +210,8 @@ func (s *Server) faultResponse(req *request, f Fault) (*response, *gerror) {
 			r.header.Set("Content-Type", ct)
 			r.body = []byte(f.Body)
 		}
-		return r, nil
+		r.injected = true
+		return r
 	}
 	e := stdError(f.Code)
 	if f.Code == 190 {
@@ -230,8 +234,9 @@ func (s *Server) faultResponse(req *request, f Fault) (*response, *gerror) {
 	if f.Status != 0 {
 		e.status = f.Status
 	}
-	e.injected = true
-	return nil, e
+	r := s.errorJSON(e)
+	r.injected = true
+	return r
 }
 
 // HTMLErrorPage is the body Facebook's front ends serve when they fail.

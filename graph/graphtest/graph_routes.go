@@ -161,12 +161,9 @@ func (s *Server) serveFriends(req *request, rt route, a *auth) *response {
 		}
 		items = append(items, pageItem{seq: u.friends[fid], v: v})
 	}
-	out, resp, e := s.pageLocked(req, rt, a, items, true)
+	out, resp := s.pageLocked(req, rt, a, items, true)
 	if resp != nil {
 		return resp
-	}
-	if e != nil {
-		return s.errorJSON(e)
 	}
 	out["summary"] = map[string]int{"total_count": len(u.friends)}
 	return jsonResponse(http.StatusOK, out)
@@ -183,12 +180,9 @@ func (s *Server) serveListWatches(req *request, rt route, a *auth) *response {
 	for i := len(acts) - 1; i >= 0; i-- {
 		items = append(items, pageItem{seq: acts[i].seq, v: s.actionJSONLocked(acts[i])})
 	}
-	out, resp, e := s.pageLocked(req, rt, a, items, false)
+	out, resp := s.pageLocked(req, rt, a, items, false)
 	if resp != nil {
 		return resp
-	}
-	if e != nil {
-		return s.errorJSON(e)
 	}
 	return jsonResponse(http.StatusOK, out)
 }

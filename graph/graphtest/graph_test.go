@@ -186,6 +186,10 @@ func TestFriendsIrregularPages(t *testing.T) {
 		p2 := decodeFriends(t, followNext(t, srv, p1.next, tok, 10))
 		r := followNext(t, srv, p2.next, tok, 10)
 		wantError(t, r, http.StatusInternalServerError, 2, 0)
+		calls := srv.Calls()
+		if c := calls[len(calls)-1]; !c.Injected || c.Code != 2 {
+			t.Fatalf("page 3 call logged as %+v, want an injected code 2", c)
+		}
 		p3 := decodeFriends(t, followNext(t, srv, p2.next, tok, 10)) // retry works
 		if p3.ids[0] != friends[20].ID {
 			t.Fatalf("third page starts with %s, want %s", p3.ids[0], friends[20].ID)

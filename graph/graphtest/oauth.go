@@ -31,7 +31,7 @@ func clientCredentials(req *request) (id, secret string) {
 	return id, secret
 }
 
-// checkClientLocked validates the app credentials of a token request.
+// checkClient validates the app credentials of a token request.
 func (s *Server) checkClient(id, secret string) *gerror {
 	if id == "" {
 		return newError(101, "Missing client_id parameter.")

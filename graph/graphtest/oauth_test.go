@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +18,9 @@ import (
 
 const redirectURI = "https://watchshare.example/oauth/facebook/callback"
 
-// clock is a settable Now for the emulator.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2013, 3, 14, 20, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock returns the settable Now of these tests, at 2013-03-14 20:00 UTC.
+func newClock() *graphtest.Clock {
+	return graphtest.NewClock(time.Date(2013, 3, 14, 20, 0, 0, 0, time.UTC))
 }
 
 func authorizeURL(srv *graphtest.Server, extra url.Values) string {

@@ -47,9 +47,10 @@ func pageLimit(req *request) int {
 }
 
 // pageLocked cuts one page out of items (in display order) using the
-// request's limit/after/before, and returns {"data", "paging"}. A fault
-// registered with FailPage for this page number comes back as resp.
-func (s *Server) pageLocked(req *request, rt route, a *auth, items []pageItem, asc bool) (out map[string]any, resp *response, gerr *gerror) {
+// request's limit/after/before, and returns {"data", "paging"}. A bad cursor,
+// or a fault registered with FailPage for this page number, comes back as
+// the answer to send instead (resp).
+func (s *Server) pageLocked(req *request, rt route, a *auth, items []pageItem, asc bool) (out map[string]any, resp *response) {
 	limit := pageLimit(req)
 	// follows reports whether x comes after cursor position c in display order.
 	follows := func(x, c int64) bool {
@@ -63,7 +64,7 @@ func (s *Server) pageLocked(req *request, rt route, a *auth, items []pageItem, a
 	case req.params.Get("after") != "":
 		c, ok := decodeCursor(req.params.Get("after"))
 		if !ok {
-			return nil, nil, newError(100, "(#100) Invalid cursor: after")
+			return nil, s.errorJSON(newError(100, "(#100) Invalid cursor: after"))
 		}
 		start = len(items)
 		for i, it := range items {
@@ -76,7 +77,7 @@ func (s *Server) pageLocked(req *request, rt route, a *auth, items []pageItem, a
 	case req.params.Get("before") != "":
 		c, ok := decodeCursor(req.params.Get("before"))
 		if !ok {
-			return nil, nil, newError(100, "(#100) Invalid cursor: before")
+			return nil, s.errorJSON(newError(100, "(#100) Invalid cursor: before"))
 		}
 		end = 0
 		for i, it := range items {
@@ -88,8 +89,7 @@ func (s *Server) pageLocked(req *request, rt route, a *auth, items []pageItem, a
 		start, page = max(0, end-limit), max(1, c.page-1)
 	}
 	if f, ok := s.stateLocked().takeFaultLocked(rt.key, page); ok {
-		r, e := s.faultResponse(req, f)
-		return nil, r, e
+		return nil, s.faultResponse(f)
 	}
 	data := make([]any, 0, end-start)
 	for _, it := range items[start:end] {
@@ -97,7 +97,7 @@ func (s *Server) pageLocked(req *request, rt route, a *auth, items []pageItem, a
 	}
 	out = map[string]any{"data": data}
 	if len(data) == 0 {
-		return out, nil, nil
+		return out, nil
 	}
 	first := encodeCursor(cursor{items[start].seq, page})
 	last := encodeCursor(cursor{items[end-1].seq, page})
@@ -109,7 +109,7 @@ func (s *Server) pageLocked(req *request, rt route, a *auth, items []pageItem, a
 		paging["previous"] = pageURL(req, a, limit, "before", first)
 	}
 	out["paging"] = paging
-	return out, nil, nil
+	return out, nil
 }
 
 // pageURL builds an absolute paging URL the way Facebook does: same host,

@@ -208,6 +208,7 @@ type response struct {
 	header    http.Header
 	body      []byte
 	closeConn bool   // hijack and close the connection instead of answering
+	injected  bool   // produced by fault injection
 	errText   string // dialog error pages: the error, for Approve and Deny
 }
 
@@ -308,10 +309,8 @@ func (s *Server) handle(r *http.Request) *response {
 		req.method = http.MethodDelete
 	}
 	isDialog := p == "/dialog/oauth"
-	route := "unknown"
-	if isDialog {
-		route = req.method + " /dialog/oauth"
-	} else {
+	route := req.method + " /dialog/oauth"
+	if !isDialog {
 		route = matchRoute(req.method, p).key
 	}
 
@@ -469,8 +468,7 @@ func (s *Server) serveGraph(req *request) *response {
 	var gerr *gerror
 	drop := false
 	if f, ok := st.takeFaultLocked(rt.key, 0); ok {
-		call.Injected = true
-		resp, gerr = s.faultResponse(req, f)
+		resp = s.faultResponse(f)
 	} else if rt.handler == nil {
 		call.Unhandled = true
 		gerr = unknownPath(req.path)
@@ -484,35 +482,35 @@ func (s *Server) serveGraph(req *request) *response {
 			}
 		}
 		if gerr == nil {
-			resp = rt.handler(s, req, rt, a)
-			if resp.closeConn {
-				// A page fault that closes the connection.
-				call.Injected = true
-			}
+			resp = rt.handler(s, req, rt, a) // may be a FailPage fault
 		}
 	}
 	if gerr != nil {
 		resp = s.errorJSON(gerr)
-		if gerr.injected {
-			call.Injected = true
-		}
-	}
-	if code, sub, ok := errorCodes(resp); ok {
-		call.Code, call.Subcode = code, sub
 	}
 	if a.kind != TokenNone && !resp.closeConn {
 		s.usageHeaderLocked(resp.header)
 	}
-	call.Status = resp.status
-	if drop {
-		call.Dropped = true
-		resp.closeConn = true
-	}
-	if resp.closeConn {
-		call.Status = 0
-	}
+	call.finish(resp, drop)
 	st.calls = append(st.calls, call)
 	return resp
+}
+
+// finish fills in what resp tells about the call: status, Graph error code,
+// injection. With drop (DropNext) the call has been executed and resp turns
+// into a closed connection.
+func (c *Call) finish(resp *response, drop bool) {
+	if code, sub, ok := errorCodes(resp); ok {
+		c.Code, c.Subcode = code, sub
+	}
+	c.Injected = resp.injected
+	if drop {
+		c.Dropped, resp.closeConn = true, true
+	}
+	c.Status = resp.status
+	if resp.closeConn {
+		c.Status = 0
+	}
 }
 
 // errorResponse renders a Graph error for calls that never reach
