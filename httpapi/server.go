@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -26,8 +27,6 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics; nil means 404.
 	Metrics http.Handler
-	// Extra registers additional routes (e.g. the dev account page).
-	Extra func(mux *http.ServeMux)
 	// Logger receives internal errors; nil means quiet.
 	Logger *slog.Logger
 }
@@ -44,9 +43,10 @@ func (s *Server) Handler() http.Handler {
 	s.registerSharingRoutes(v1)
 	s.registerFriendRoutes(v1)
 	s.registerPrivacyRoutes(v1, mux)
-	mux.Handle("/v1/", s.auth(s.handle(func(w http.ResponseWriter, r *http.Request) error {
+	notFound := s.handle(func(http.ResponseWriter, *http.Request) error {
 		return &apiError{status: http.StatusNotFound, code: "not_found", message: "no such route"}
-	})))
+	})
+	mux.Handle("/v1/", s.auth(notFound))
 
 	mux.Handle("GET /oauth/facebook/callback", http.HandlerFunc(s.handleCallback))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -56,12 +56,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics != nil {
 		mux.Handle("GET /metrics", s.Metrics)
 	}
-	if s.Extra != nil {
-		s.Extra(mux)
-	}
-	mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		return &apiError{status: http.StatusNotFound, code: "not_found", message: "no such route"}
-	}))
+	mux.Handle("/", notFound)
 	return securityHeaders(mux)
 }
 
@@ -170,13 +165,13 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 		return &apiError{status: http.StatusBadRequest, code: "bad_body", message: "could not read the request body"}
 	}
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "body must be application/json"}
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(dst); err != nil {
 		return &apiError{status: http.StatusBadRequest, code: "invalid_json", message: "body must be a JSON object: " + jsonProblem(err)}
 	}

@@ -6,10 +6,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -91,8 +91,11 @@ type Pending struct {
 	ExpiresAt    time.Time
 }
 
-// LogValue keeps the state and verifier out of logs.
+// String keeps the state and verifier out of logs and error messages.
 func (p Pending) String() string { return "oauth.Pending{member=" + p.MemberID + "}" }
+
+// LogValue keeps the state and verifier out of structured logs.
+func (p Pending) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
 // Begin starts a connect attempt for memberID. returnTo must be empty or
 // pass ValidReturnTo.
@@ -147,13 +150,8 @@ func (f *Flow) Exchange(ctx context.Context, code, verifier string) (*oauth2.Tok
 		}
 		return nil, fmt.Errorf("%w: token endpoint answered HTTP %d", ErrCodeRejected, status)
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "connection") {
-		return nil, fmt.Errorf("%w: %s", ErrUnavailable, describeTransport(err))
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
-	}
+	// No answer from the token endpoint (refused, reset, timeout,
+	// cancelled): nothing was exchanged.
 	return nil, fmt.Errorf("%w: %s", ErrUnavailable, describeTransport(err))
 }
 
@@ -164,6 +162,9 @@ func describeTransport(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err.Error()
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

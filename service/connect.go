@@ -136,8 +136,7 @@ func (s *Service) connect(ctx context.Context, memberID, code, verifier string) 
 
 func (s *Service) graphConnectFailure(ctx context.Context, memberID, step string, err error) oauth.Outcome {
 	s.log.WarnContext(ctx, "connect: "+step+" failed", slog.String("member_id", memberID), slog.Any("error", err))
-	var te *graph.TransportError
-	if errors.As(err, &te) || graph.IsTransient(err) || graph.IsRateLimited(err) {
+	if graph.IsTransient(err) || graph.IsRateLimited(err) { // incl. transport errors
 		return oauth.Failed("facebook_unavailable")
 	}
 	return oauth.Failed("exchange_failed")

@@ -18,7 +18,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		connects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "watchshare_connects_total", Help: "Connect flows finished, by outcome."}, []string{"outcome"}),
-		events:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "watchshare_events_total", Help: "Watch events handled, by outcome (posted, skipped, retried, dead_lettered)."}, []string{"outcome"}),
+		events:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "watchshare_events_total", Help: "Watch events handled, by outcome (posted, skipped, retried, dead_lettered, paused)."}, []string{"outcome"}),
 		skipped:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "watchshare_events_skipped_total", Help: "Watch events deliberately not posted, by reason."}, []string{"reason"}),
 		graph:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "watchshare_graph_calls_total", Help: "Graph API calls, by operation and result."}, []string{"op", "result"}),
 		purges:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "watchshare_purges_total", Help: "Member purges, by path."}, []string{"path"}),

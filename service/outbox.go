@@ -20,12 +20,7 @@ const outboxLease = 2 * time.Minute
 // retried later with backoff; they are durable in the store, so a restart
 // loses nothing.
 func (s *Service) RunOutbox(ctx context.Context, limit int) int {
-	now := s.now()
-	if n, err := s.db.DropExpiredOutbox(ctx, now); err == nil && n > 0 {
-		s.log.WarnContext(ctx, "outbox items expired without completing", slog.Int("count", n))
-		s.metrics.outbox.WithLabelValues("any", "expired").Add(float64(n))
-	}
-	items, err := s.db.ClaimOutbox(ctx, now, limit, outboxLease)
+	items, err := s.db.ClaimOutbox(ctx, s.now(), limit, outboxLease)
 	if err != nil {
 		s.log.WarnContext(ctx, "claiming outbox items", slog.Any("error", err))
 		return 0
@@ -40,6 +35,21 @@ func (s *Service) RunOutbox(ctx context.Context, limit int) int {
 		}
 	}
 	return done
+}
+
+// Housekeep drops what has outlived its purpose: outbox items past their
+// expiry (a revocation kept seven days with its token) and connect
+// attempts whose state expired unused.
+func (s *Service) Housekeep(ctx context.Context) {
+	if n, err := s.db.DropExpiredOutbox(ctx, s.now()); err != nil {
+		s.log.WarnContext(ctx, "dropping expired outbox items", slog.Any("error", err))
+	} else if n > 0 {
+		s.log.WarnContext(ctx, "outbox items expired without completing", slog.Int("count", n))
+		s.metrics.outbox.WithLabelValues("any", "expired").Add(float64(n))
+	}
+	if _, err := s.db.DeleteExpiredOAuthStates(ctx); err != nil {
+		s.log.WarnContext(ctx, "dropping expired connect attempts", slog.Any("error", err))
+	}
 }
 
 // runOutboxItem performs one deletion or revocation and records the result.

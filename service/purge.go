@@ -14,10 +14,10 @@ import (
 
 // Purge paths, recorded in the audit and the metrics.
 const (
-	PathDisconnect     = "disconnect"
-	PathNATSDisconnect = "nats_disconnect"
-	PathDeauthorize    = "deauthorize"
-	PathDataDeletion   = "data_deletion"
+	PathDisconnect     = store.PurgeDisconnect
+	PathNATSDisconnect = store.PurgeNATSDisconnect
+	PathDeauthorize    = store.PurgeDeauthorize
+	PathDataDeletion   = store.PurgeDataDeletion
 )
 
 // revokeRetention is how long a revocation (and the token it needs, kept
@@ -56,10 +56,6 @@ func (s *Service) Disconnect(ctx context.Context, memberID string, deletePosts b
 	} else if err != nil {
 		return DisconnectResult{}, storeErr("member token", err)
 	}
-	member, err := s.db.GetMember(ctx, memberID)
-	if err != nil {
-		return DisconnectResult{}, storeErr("get member", err)
-	}
 	sess := s.graph.Session(token)
 	gctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -88,8 +84,9 @@ func (s *Service) Disconnect(ctx context.Context, memberID string, deletePosts b
 	if err != nil && !graph.IsTokenInvalid(err) {
 		s.log.WarnContext(ctx, "revoking the app failed; will retry", slog.String("member_id", memberID), slog.Any("error", err))
 		revocation = "pending"
+		// The purge fills in the Facebook id from the connection it removes.
 		revoke = &store.OutboxItem{
-			Kind: store.OutboxRevoke, MemberID: memberID, FacebookUserID: member.FacebookUserID, Token: token,
+			Kind: store.OutboxRevoke, MemberID: memberID, Token: token,
 			ExpiresAt: s.now().Add(revokeRetention),
 		}
 	}
@@ -115,23 +112,22 @@ func (s *Service) afterPurge(ctx context.Context, memberID, path string, counts 
 	s.announce(ctx, "disconnected", memberID, map[string]any{"path": path})
 }
 
-// ErrBadSignedRequest is returned for a forged, malformed, unsigned or
-// expired signed_request.
-var ErrBadSignedRequest = &Error{Kind: KindInvalid, Code: "invalid_signed_request", Message: "signed_request is missing, malformed, expired or not signed by Facebook"}
-
 // signedRequestMaxAge bounds how old a callback's issued_at may be.
 const signedRequestMaxAge = 24 * time.Hour
 
+// badSignedRequest is the answer to a forged, malformed, unsigned or expired
+// signed_request (400, nothing purged).
+func badSignedRequest(msg string, cause error) error {
+	return &Error{Kind: KindInvalid, Code: "invalid_signed_request", Message: msg, Err: cause}
+}
+
 func (s *Service) parseSignedRequest(sr string) (graph.SignedRequest, error) {
-	if sr == "" {
-		return graph.SignedRequest{}, ErrBadSignedRequest
-	}
 	req, err := graph.ParseSignedRequest(s.graph.AppSecret, sr, s.now(), signedRequestMaxAge)
 	if err != nil {
-		return graph.SignedRequest{}, &Error{Kind: KindInvalid, Code: ErrBadSignedRequest.Code, Message: ErrBadSignedRequest.Message, Err: err}
+		return graph.SignedRequest{}, badSignedRequest("signed_request is missing, malformed, expired or not signed by Facebook", err)
 	}
 	if req.UserID == "" || req.UserID == "0" {
-		return graph.SignedRequest{}, &Error{Kind: KindInvalid, Code: ErrBadSignedRequest.Code, Message: "signed_request has no user_id"}
+		return graph.SignedRequest{}, badSignedRequest("signed_request has no user_id", nil)
 	}
 	return req, nil
 }

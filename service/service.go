@@ -147,7 +147,8 @@ func invalidf(code, format string, a ...any) *Error {
 	return &Error{Kind: KindInvalid, Code: code, Message: fmt.Sprintf(format, a...)}
 }
 
-// storeErr turns a store failure into an Error callers can map.
+// storeErr turns a store failure into an Error callers can map: an outage
+// of the database is KindUnavailable (503, and the worker pauses).
 func storeErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -159,7 +160,12 @@ func storeErr(op string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return &Error{Kind: KindUnavailable, Code: "store_unavailable", Message: "the database cannot be reached", Err: fmt.Errorf("%s: %w", op, err)}
+	err = fmt.Errorf("%s: %w", op, err)
+	if !store.IsUnavailable(err) {
+		return err // an internal error: 500 over HTTP, retried by the worker
+	}
+	return &Error{Kind: KindUnavailable, Code: "store_unavailable", Message: "the database cannot be reached",
+		Err: &UnavailableError{Err: err}}
 }
 
 func checkMember(memberID string) error {

@@ -56,6 +56,18 @@ const (
 	usageThreshold = 90
 )
 
+// storeFailure tells the caller how to settle an event whose store call
+// failed: an outage (read-only, disk full, I/O error, locked) pauses
+// consumption; anything else is retried with backoff and, if it keeps
+// failing, dead-lettered by the worker.
+func storeFailure(op string, err error) error {
+	err = fmt.Errorf("%s: %w", op, err)
+	if store.IsUnavailable(err) {
+		return &UnavailableError{Err: err}
+	}
+	return &RetryError{Err: err}
+}
+
 // throttle remembers Facebook's rate limits: the whole app (code 4, high
 // X-App-Usage) or one member (code 17).
 type throttle struct {
@@ -104,12 +116,23 @@ func (s *Service) ProcessWatch(ctx context.Context, ev sharing.WatchEvent) (Outc
 	out, err := s.processWatch(ctx, ev)
 	s.log.DebugContext(ctx, "watch event", slog.String("event_id", ev.EventID), slog.String("member_id", ev.MemberID),
 		slog.String("title_id", ev.Title.ID), slog.Bool("posted", out.Posted), slog.String("skipped", string(out.Skipped)), slog.Any("error", err))
+	var (
+		re *RetryError
+		pe *PermanentError
+		ue *UnavailableError
+	)
 	switch {
 	case err == nil && out.Posted:
 		s.metrics.events.WithLabelValues("posted").Inc()
 	case err == nil:
 		s.metrics.events.WithLabelValues("skipped").Inc()
 		s.metrics.skipped.WithLabelValues(string(out.Skipped)).Inc()
+	case errors.As(err, &pe):
+		s.metrics.events.WithLabelValues("dead_lettered").Inc()
+	case errors.As(err, &ue):
+		s.metrics.events.WithLabelValues("paused").Inc()
+	case errors.As(err, &re):
+		s.metrics.events.WithLabelValues("retried").Inc()
 	}
 	return out, err
 }
@@ -137,7 +160,7 @@ func (s *Service) decideAndPost(ctx context.Context, ev sharing.WatchEvent) (Out
 	}
 	sc, err := s.db.ShareContext(ctx, ev.MemberID, ev.Title.ID)
 	if err != nil {
-		return Outcome{}, &UnavailableError{Err: fmt.Errorf("share context: %w", err)}
+		return Outcome{}, storeFailure("share context", err)
 	}
 	if sc.Member.Status == store.StatusNotConnected || sc.Member.Status == "" {
 		return Outcome{Skipped: sharing.SkipNotConnected}, nil
@@ -177,7 +200,7 @@ func (s *Service) decideAndPost(ctx context.Context, ev sharing.WatchEvent) (Out
 	case errors.Is(err, store.ErrConflict):
 		return Outcome{Skipped: sharing.SkipAlreadyProcessed}, nil
 	case err != nil:
-		return Outcome{}, &UnavailableError{Err: fmt.Errorf("begin share: %w", err)}
+		return Outcome{}, storeFailure("begin share", err)
 	}
 	return s.post(ctx, ev, sh)
 }
@@ -222,17 +245,17 @@ func (s *Service) resumePending(ctx context.Context, ev sharing.WatchEvent, p st
 		// Settled meanwhile (posted, abandoned or purged): decide again.
 		return Outcome{}, &RetryError{After: time.Second, Err: errors.New("pending post settled meanwhile")}
 	case err != nil:
-		return Outcome{}, &UnavailableError{Err: fmt.Errorf("take over share: %w", err)}
+		return Outcome{}, storeFailure("take over share", err)
 	}
 	token, err := s.db.MemberToken(ctx, taken.MemberID)
 	if errors.Is(err, store.ErrNotConnected) {
 		return Outcome{Skipped: sharing.SkipNotConnected}, nil
 	} else if err != nil {
-		return Outcome{}, &UnavailableError{Err: fmt.Errorf("member token: %w", err)}
+		return Outcome{}, storeFailure("member token", err)
 	}
 	found, err := s.reconcile(ctx, s.graph.Session(token), taken)
 	if err != nil {
-		return Outcome{}, s.graphFailure(ctx, taken, err, false)
+		return s.graphFailure(ctx, taken, err, false)
 	}
 	if found != nil {
 		return s.complete(ctx, ev, taken, token, found.ID, found.PublishTime)
@@ -269,7 +292,7 @@ func (s *Service) post(ctx context.Context, ev sharing.WatchEvent, sh store.Shar
 		if errors.Is(err, store.ErrNotConnected) {
 			return Outcome{Skipped: sharing.SkipNotConnected}, nil
 		}
-		return Outcome{}, &UnavailableError{Err: fmt.Errorf("member token: %w", err)}
+		return Outcome{}, storeFailure("member token", err)
 	}
 	return s.postWithToken(ctx, ev, sh, token)
 }
@@ -292,7 +315,7 @@ func (s *Service) postWithToken(ctx context.Context, ev sharing.WatchEvent, sh s
 				return s.complete(ctx, ev, sh, token, found.ID, found.PublishTime)
 			}
 		}
-		return Outcome{}, s.graphFailure(ctx, sh, err, true)
+		return s.graphFailure(ctx, sh, err, true)
 	}
 	return s.complete(ctx, ev, sh, token, actionID, s.now())
 }
@@ -313,10 +336,11 @@ func (s *Service) complete(ctx context.Context, ev sharing.WatchEvent, sh store.
 	case err != nil:
 		// The post exists at Facebook but is not recorded: the pending row
 		// stays, and the redelivery reconciles instead of posting again.
-		return Outcome{}, &UnavailableError{Err: fmt.Errorf("complete share: %w", err)}
+		return Outcome{}, storeFailure("complete share", err)
 	}
 	if hidden {
-		s.RunOutbox(ctx, 10)
+		// The store queued the deletion with the completion; the outbox
+		// runner deletes the action.
 		return Outcome{Skipped: sharing.SkipHidden}, nil
 	}
 	s.announce(ctx, "shared", sh.MemberID, map[string]any{"title_id": sh.TitleID, "action_id": actionID})
@@ -339,12 +363,22 @@ func (s *Service) deleteOrphan(ctx context.Context, sh store.Share, token, actio
 
 // graphFailure settles a failed Graph call on a pending share: the pending
 // row is dropped when the post surely did not happen, kept (for
-// reconciliation) when it may have.
-func (s *Service) graphFailure(ctx context.Context, sh store.Share, err error, posting bool) error {
+// reconciliation) when it may have. A token Facebook no longer accepts ends
+// the event (skipped: reconnect_required); every other failure is an error
+// that tells the caller how to settle.
+func (s *Service) graphFailure(ctx context.Context, sh store.Share, err error, posting bool) (Outcome, error) {
+	ferr := s.graphFailureErr(ctx, sh, err, posting)
+	if ferr == nil {
+		return Outcome{Skipped: sharing.SkipReconnect}, nil
+	}
+	return Outcome{}, ferr
+}
+
+func (s *Service) graphFailureErr(ctx context.Context, sh store.Share, err error, posting bool) error {
 	ambiguous := posting && graph.IsAmbiguous(err)
 	if !ambiguous {
 		if aerr := s.db.AbandonShare(ctx, sh.ID); aerr != nil && !errors.Is(aerr, store.ErrNotFound) {
-			return &UnavailableError{Err: fmt.Errorf("abandon share: %w", aerr)}
+			return storeFailure("abandon share", aerr)
 		}
 	}
 	now := s.now()
@@ -355,7 +389,7 @@ func (s *Service) graphFailure(ctx context.Context, sh store.Share, err error, p
 	case graph.IsTokenInvalid(err):
 		changed, merr := s.db.MarkReconnectRequired(ctx, sh.MemberID)
 		if merr != nil {
-			return &UnavailableError{Err: fmt.Errorf("mark reconnect required: %w", merr)}
+			return storeFailure("mark reconnect required", merr)
 		}
 		if changed {
 			s.announce(ctx, "reconnect_required", sh.MemberID, nil)

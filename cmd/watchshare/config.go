@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 )
@@ -36,7 +35,6 @@ type config struct {
 	FriendSyncEvery   time.Duration
 	ConsentTTL        time.Duration
 	LogLevel          slog.Level
-	DevAccountPage    bool
 
 	// now replaces the clock of the store, the connect flow and the
 	// service; nil means time.Now. Tests only.
@@ -82,7 +80,6 @@ var settings = []setting{
 	{env: "WATCHSHARE_FRIEND_SYNC_EVERY", def: "24h", usage: "per-member friend sync period"},
 	{env: "WATCHSHARE_CONSENT_TTL", def: "17520h", usage: "how long consent to automatic sharing lasts"},
 	{env: "WATCHSHARE_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
-	{env: "WATCHSHARE_DEV_ACCOUNT_PAGE", def: "false", usage: "serve the example account page at /account (development only)"},
 }
 
 // settingError names the setting that stopped the process (exit code 2).
@@ -138,13 +135,13 @@ func parseConfig(name string, args []string, getenv func(string) string, require
 	}
 	c.PublicURL = strings.TrimRight(get("WATCHSHARE_PUBLIC_URL"), "/")
 	if c.PublicURL != "" {
-		if err := checkBaseURL(c.PublicURL, false); err != nil {
+		if err := checkBaseURL(c.PublicURL); err != nil {
 			return config{}, fail("WATCHSHARE_PUBLIC_URL", "%v", err)
 		}
 	}
 	c.AccountURL = get("WATCHSHARE_ACCOUNT_URL")
 	if c.AccountURL != "" {
-		if err := checkBaseURL(c.AccountURL, false); err != nil {
+		if err := checkBaseURL(c.AccountURL); err != nil {
 			return config{}, fail("WATCHSHARE_ACCOUNT_URL", "%v", err)
 		}
 	}
@@ -171,11 +168,11 @@ func parseConfig(name string, args []string, getenv func(string) string, require
 	}
 	c.FacebookAppSecret = get("FACEBOOK_APP_SECRET")
 	c.GraphURL = strings.TrimRight(get("WATCHSHARE_GRAPH_URL"), "/")
-	if err := checkBaseURL(c.GraphURL, true); err != nil {
+	if err := checkBaseURL(c.GraphURL); err != nil {
 		return config{}, fail("WATCHSHARE_GRAPH_URL", "%v", err)
 	}
 	c.DialogURL = get("WATCHSHARE_DIALOG_URL")
-	if err := checkBaseURL(c.DialogURL, true); err != nil {
+	if err := checkBaseURL(c.DialogURL); err != nil {
 		return config{}, fail("WATCHSHARE_DIALOG_URL", "%v", err)
 	}
 	for _, s := range strings.FieldsFunc(get("WATCHSHARE_SCOPES"), func(r rune) bool { return r == ',' || r == ' ' }) {
@@ -222,13 +219,6 @@ func parseConfig(name string, args []string, getenv func(string) string, require
 	if err := c.LogLevel.UnmarshalText([]byte(get("WATCHSHARE_LOG_LEVEL"))); err != nil {
 		return config{}, fail("WATCHSHARE_LOG_LEVEL", "must be debug, info, warn or error")
 	}
-	switch strings.ToLower(get("WATCHSHARE_DEV_ACCOUNT_PAGE")) {
-	case "1", "true", "yes", "on":
-		c.DevAccountPage = true
-	case "", "0", "false", "no", "off":
-	default:
-		return config{}, fail("WATCHSHARE_DEV_ACCOUNT_PAGE", "must be true or false")
-	}
 	return c, nil
 }
 
@@ -243,7 +233,7 @@ func (c *config) withListenAddr(addr string) {
 	}
 }
 
-func checkBaseURL(s string, allowPath bool) error {
+func checkBaseURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return errors.New("not a URL")
@@ -257,9 +247,5 @@ func checkBaseURL(s string, allowPath bool) error {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return errors.New("must not have a query or fragment")
 	}
-	_ = allowPath
 	return nil
 }
-
-// envLookup is os.Getenv, replaceable in tests.
-var envLookup = os.Getenv

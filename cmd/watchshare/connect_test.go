@@ -65,7 +65,9 @@ func TestConnectFlow(t *testing.T) {
 	}
 
 	// The token never reaches the disk in plaintext.
-	ts.sys.db.Checkpoint(t.Context())
+	if err := ts.sys.db.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	tokens := ts.emu.Tokens(fb.ID)
 	if len(tokens) == 0 {
 		t.Fatal("emulator issued no token")
@@ -242,13 +244,7 @@ func TestAPIBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var body *strings.Reader
-			if tc.body != "" {
-				body = strings.NewReader(tc.body)
-			} else {
-				body = strings.NewReader("")
-			}
-			req, _ := http.NewRequest(tc.method, ts.base+tc.path, body)
+			req, _ := http.NewRequest(tc.method, ts.base+tc.path, strings.NewReader(tc.body))
 			switch tc.auth {
 			case "ok":
 				req.Header.Set("Authorization", "Bearer "+testAPIToken)

@@ -215,12 +215,6 @@ func (d *demo) connect(member string, fb graphtest.User, grant ...string) (strin
 	return loc.Query().Get("facebook"), nil
 }
 
-type heartbeat struct {
-	member, profile, session, title, kind, name string
-	kids                                        bool
-	watched, duration                           int
-}
-
 // play publishes a realistic stream of heartbeats: one every 30 s of play
 // time, up to the given watch time, then a stopped event.
 func (d *demo) play(ctx context.Context, member, session, title, name string, kids bool, watchSeconds, duration int) (int, error) {
@@ -260,7 +254,7 @@ func (d *demo) play(ctx context.Context, member, session, title, name string, ki
 func (d *demo) settled(ctx context.Context) bool {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := d.sys.msg.js.Consumer(ctx, worker.StreamPlayback, "watchshare")
+		c, err := d.sys.msg.js.Consumer(ctx, worker.StreamPlayback, worker.DurableName)
 		if err == nil {
 			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
 				return true
@@ -483,5 +477,3 @@ func orDash(s string) string {
 	}
 	return s
 }
-
-func devAccountPage(cfg config) func(*http.ServeMux) { return nil }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"watchshare/graph/graphtest"
@@ -71,7 +72,7 @@ func runGraphEmulator(ctx context.Context, args []string, stdout, stderr io.Writ
 }
 
 func envOr(name, def string) string {
-	if v := envLookup(name); v != "" {
+	if v := os.Getenv(name); v != "" {
 		return v
 	}
 	return def

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,26 +41,22 @@ type messaging struct {
 	ann      *worker.Announcer
 	consumer *worker.Consumer
 
+	closed chan struct{} // closed by nats once the connection is closed
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 func startMessaging(ctx context.Context, cfg config, log *slog.Logger, reg prometheus.Registerer) (_ *messaging, err error) {
-	m := &messaging{log: log, cfg: cfg, registry: reg}
+	m := &messaging{log: log, cfg: cfg, registry: reg, closed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			m.stop(context.Background())
 		}
 	}()
-	opts := []nats.Option{
-		nats.Name("watchshare"),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(500 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected", slog.Any("error", err))
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", slog.String("url", nc.ConnectedUrlRedacted())) }),
-	}
+	var closeOnce sync.Once
+	opts := append(worker.ConnectOptions(log), nats.Name("watchshare"),
+		nats.ClosedHandler(func(*nats.Conn) { closeOnce.Do(func() { close(m.closed) }) }))
 	if cfg.NATSURL == "" {
 		dir, err := filepath.Abs(cfg.NATSDir)
 		if err != nil {
@@ -122,7 +119,10 @@ func (m *messaging) startWorker(ctx context.Context, svc *service.Service) error
 	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
-		runEvery(bg, outboxEvery, func(ctx context.Context) { svc.RunOutbox(ctx, 100) })
+		runEvery(bg, outboxEvery, func(ctx context.Context) {
+			svc.RunOutbox(ctx, 100)
+			svc.Housekeep(ctx)
+		})
 	}()
 	go func() {
 		defer m.wg.Done()
@@ -175,13 +175,16 @@ func (m *messaging) stop(ctx context.Context) error {
 		m.wg.Wait()
 	}
 	if m.nc != nil {
-		if err := m.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		// Drain flushes pending publishes (announcements, acks) and closes
+		// the connection asynchronously; wait for that, bounded by ctx.
+		if err := m.nc.Drain(); err != nil {
 			m.nc.Close()
 		}
-		for i := 0; i < 50 && !m.nc.IsClosed(); i++ {
-			time.Sleep(20 * time.Millisecond)
+		select {
+		case <-m.closed:
+		case <-ctx.Done():
+			m.nc.Close()
 		}
-		m.nc.Close()
 	}
 	if m.embedded != nil {
 		m.embedded.Shutdown()
@@ -212,7 +215,7 @@ func (h *handler) handleWatch(ctx context.Context, m worker.Message) error {
 	if err != nil {
 		return worker.Permanent(err.Error(), nil)
 	}
-	if subjMember := strings.TrimPrefix(m.Subject, "playback.watch."); subjMember != ev.MemberID {
+	if subjMember := strings.TrimPrefix(m.Subject, worker.SubjectWatchPrefix); subjMember != ev.MemberID {
 		return worker.Permanent("invalid watch event: member_id differs from the subject's member", nil)
 	}
 	if m.MsgID != "" && m.MsgID != ev.EventID {
@@ -286,7 +289,7 @@ func decodeCommand(data []byte, dst any) error {
 	if len(data) > sharing.MaxEventBytes {
 		return errors.New("payload over 64 KiB")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(dst); err != nil {
 		return errors.New("malformed JSON")
 	}
@@ -310,19 +313,10 @@ func settlement(err error) error {
 		return worker.Permanent(pe.Reason, pe.Err)
 	case errors.As(err, &re):
 		return worker.RetryAfter(re.After, re.Err)
-	case errors.As(err, &ue):
+	case errors.As(err, &ue): // the store is down: not the message's fault
 		return worker.Pause(0, ue.Err)
-	case errors.As(err, &se):
-		switch se.Kind {
-		case service.KindInvalid:
-			return worker.Permanent(se.Code+": "+se.Message, se)
-		case service.KindUnavailable:
-			if se.Code == "store_unavailable" {
-				return worker.Pause(0, se)
-			}
-			return worker.RetryAfter(0, se)
-		}
-		return worker.RetryAfter(0, se)
+	case errors.As(err, &se) && se.Kind == service.KindInvalid:
+		return worker.Permanent(se.Code+": "+se.Message, se)
 	}
 	return worker.RetryAfter(0, err)
 }

@@ -48,8 +48,7 @@ func (ts *testSystem) seedMember(member, fbID, name string, friendOf ...string) 
 
 func TestDisconnectPurgesWithoutTrace(t *testing.T) {
 	ts := newTestSystem(t, nil)
-	other := ts.seedMember("keeper", "700001", "Kept Friend")
-	_ = other
+	ts.seedMember("keeper", "700001", "Kept Friend")
 	canaries := ts.seedMember("leaver", "700002", "Zanzibar Quuxley", "700001")
 	ts.api("POST", "/v1/members/keeper/friends/sync", nil)
 	ts.api("PUT", "/v1/members/leaver/hidden-titles/h9", nil)
@@ -183,6 +182,25 @@ func TestFacebookCallbacks(t *testing.T) {
 	status, st := ts.do(req)
 	if status != 200 || st["status"] != "complete" || st["confirmation_code"] != ans.ConfirmationCode {
 		t.Fatalf("deletion status = %d %v", status, st)
+	}
+
+	// A user we hold nothing for: deauthorize is a no-op, data deletion is
+	// complete at once.
+	stranger := map[string]any{"algorithm": "HMAC-SHA256", "issued_at": time.Now().Unix(), "user_id": "739999"}
+	if status, out := post("/facebook/deauthorize", graphtest.SignedRequest(graphtest.DefaultAppSecret, stranger)); status != 200 {
+		t.Fatalf("deauthorize of a stranger = %d %v", status, out)
+	}
+	status, out := post("/facebook/data-deletion", graphtest.SignedRequest(graphtest.DefaultAppSecret, stranger))
+	if status != 200 || out["confirmation_code"] == nil {
+		t.Fatalf("data deletion of a stranger = %d %v", status, out)
+	}
+	req, _ = http.NewRequest("GET", out["url"].(string), nil)
+	if status, st := ts.do(req); status != 200 || st["status"] != "complete" {
+		t.Fatalf("stranger's deletion status = %d %v", status, st)
+	}
+	req, _ = http.NewRequest("GET", ts.base+"/facebook/data-deletion/unknown0code", nil)
+	if status, _ := ts.do(req); status != 404 {
+		t.Fatalf("unknown confirmation code = %d, want 404", status)
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 func (ts *testSystem) drained(stream string) {
 	ts.t.Helper()
 	waitFor(ts.t, stream+" drained", func() bool {
-		c, err := ts.sys.msg.js.Consumer(context.Background(), stream, "watchshare")
+		c, err := ts.sys.msg.js.Consumer(context.Background(), stream, worker.DurableName)
 		if err != nil {
 			return false
 		}
@@ -156,6 +156,7 @@ func TestShareRules(t *testing.T) {
 
 	// A member who declined publish_actions is never posted for, and a
 	// member who never connected costs no Graph call.
+	ts.drained(worker.StreamCommands) // the friend syncs started by the connects are done
 	before := len(ts.emu.Calls())
 	step("no publish permission", watchEvent("james", "s1", "t1", 900), 5)
 	step("never connected", watchEvent("nobody", "s1", "t1", 900), 5)
@@ -385,18 +386,17 @@ func TestHideAfterPostDeletesAction(t *testing.T) {
 
 func TestTwoWorkersPostOnce(t *testing.T) {
 	a := newTestSystem(t, map[string]string{"WATCHSHARE_NATS_LISTEN": "127.0.0.1:0"})
-	cfgB := map[string]string{
-		"WATCHSHARE_NATS_URL": a.sys.msg.embedded.ClientURL(),
-		"WATCHSHARE_DB":       a.sys.cfg.DB,
-	}
-	_ = cfgB
 	users := make([]graphtest.User, 10)
 	for i := range users {
 		users[i] = a.emu.AddUser(graphtest.User{ID: fmt.Sprintf("50000%d", i), Name: fmt.Sprintf("User %d", i)})
 		a.mustConnect(fmt.Sprintf("w%d", i), users[i].ID)
 	}
-	b := newSecondSystem(t, a, cfgB)
-	_ = b
+	// A second serve process on the same NATS server and database.
+	b := newSecondSystem(t, a, map[string]string{
+		"WATCHSHARE_NATS_URL": a.sys.msg.embedded.ClientURL(),
+		"WATCHSHARE_DB":       a.sys.cfg.DB,
+	})
+	ackedBefore := b.sys.msg.consumer.Stats().Acked
 	for i := range users {
 		for hb := 0; hb < 5; hb++ {
 			for title := 0; title < 3; title++ {
@@ -409,5 +409,8 @@ func TestTwoWorkersPostOnce(t *testing.T) {
 		if n := len(a.actions(u.ID)); n != 3 {
 			t.Errorf("member w%d: %d posts, want 3", i, n)
 		}
+	}
+	if a.sys.msg.consumer.Stats().Acked == 0 || b.sys.msg.consumer.Stats().Acked == ackedBefore {
+		t.Fatalf("the work was not shared: first process acked %d, second %d", a.sys.msg.consumer.Stats().Acked, b.sys.msg.consumer.Stats().Acked-ackedBefore)
 	}
 }

@@ -106,9 +106,6 @@ func startSystem(ctx context.Context, cfg config, log *slog.Logger) (_ *system, 
 		Ready:   s.ready,
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 	}
-	if cfg.DevAccountPage {
-		api.Extra = devAccountPage(cfg)
-	}
 	s.http = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
