@@ -50,7 +50,8 @@
 // logged as unhandled, so tests can assert none happened. State is
 // inspected with Actions, Authorized, Permissions, Tokens and friends.
 // Failures are injected with FailNext, FailPage, DropNext (commit, then
-// drop the connection), SetLatency, SetOutage, InvalidateTokens,
+// drop the connection), SetLatency, SetReplyLatency (execute, then hold
+// the reply), SetOutage, InvalidateTokens,
 // SetAppUsage, the per-hour call budgets and SetPublishActionsRemoved.
 //
 // A dropped connection (DropNext, Fault.CloseConn) on a GET route may be

@@ -121,6 +121,23 @@ func (s *Server) SetLatency(route string, d time.Duration) {
 	st.latency[route] = d
 }
 
+// SetReplyLatency delays the reply to every call of route (or AnyRoute) by
+// d after the call has been executed: an action is already stored, a
+// permission already revoked, while the caller still waits. It widens the
+// window between Facebook's commit and the caller learning of it, e.g. to
+// kill a worker inside it. A request canceled while waiting gets no reply
+// (the connection is closed); what it did stays done. Zero removes the delay.
+func (s *Server) SetReplyLatency(route string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stateLocked()
+	if d <= 0 {
+		delete(st.replyLatency, route)
+		return
+	}
+	st.replyLatency[route] = d
+}
+
 // SetOutage switches the "Facebook is down" mode for every request,
 // including the dialog.
 func (s *Server) SetOutage(o Outage) {
@@ -152,13 +169,15 @@ func (s *Server) SetPublishActionsRemoved(removed bool) {
 	s.stateLocked().publishActionsRemoved = removed
 }
 
-// ClearFaults removes every pending fault, drop, latency and outage.
+// ClearFaults removes every pending fault, drop, latency (reply latency
+// too) and outage.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stateLocked()
 	st.faults, st.drops, st.outage = nil, nil, OutageNone
 	clear(st.latency)
+	clear(st.replyLatency)
 }
 
 // takeFaultLocked consumes one matching fault rule. page 0 matches rules
@@ -260,11 +279,21 @@ func (s *Server) outageResponse(req *request, route string) *response {
 
 // delay waits for the latency configured for route, or until ctx is done.
 func (s *Server) delay(ctx context.Context, route string) error {
+	return s.wait(ctx, func(st *state) map[string]time.Duration { return st.latency }, route)
+}
+
+// delayReply waits for the reply latency configured for route, or until ctx
+// is done.
+func (s *Server) delayReply(ctx context.Context, route string) error {
+	return s.wait(ctx, func(st *state) map[string]time.Duration { return st.replyLatency }, route)
+}
+
+func (s *Server) wait(ctx context.Context, table func(*state) map[string]time.Duration, route string) error {
 	s.mu.Lock()
-	st := s.stateLocked()
-	d, ok := st.latency[route]
+	lat := table(s.stateLocked())
+	d, ok := lat[route]
 	if !ok {
-		d = st.latency[AnyRoute]
+		d = lat[AnyRoute]
 	}
 	s.mu.Unlock()
 	if d <= 0 {

@@ -188,6 +188,47 @@ func TestLatencyHonoursCancellation(t *testing.T) {
 	}
 }
 
+// TestReplyLatency: the call is executed at once and only its reply is held
+// back, so a caller that gives up (or dies) meanwhile leaves the action
+// stored: the window between Facebook's commit and the caller's.
+func TestReplyLatency(t *testing.T) {
+	srv := start(t, nil)
+	uid := addUser(srv, "Rhea Reply")
+	tok := srv.AuthorizeApp(uid, "publish_actions")
+	srv.SetReplyLatency("POST /me/video.watches", time.Minute)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	p := url.Values{"movie": {"https://www.example.com/title/6"}, "access_token": {tok}, "appsecret_proof": {proof(secret, tok)}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.GraphURL()+"/me/video.watches", strings.NewReader(p.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := srv.Client().Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("delayed reply arrived before the deadline")
+	}
+	if n := len(srv.Actions(uid)); n != 1 {
+		t.Fatalf("%d actions stored, want 1: the call must be executed before the reply waits", n)
+	}
+	if c := srv.Calls(); len(c) != 1 || c[0].Status != 200 {
+		t.Fatalf("calls = %+v, want one successful call", c)
+	}
+
+	srv.SetReplyLatency("POST /me/video.watches", 0)
+	srv.SetReplyLatency(graphtest.AnyRoute, 20*time.Millisecond)
+	t0 := time.Now()
+	wantOK(t, userCall(t, srv, http.MethodGet, "/me", tok, nil))
+	if d := time.Since(t0); d < 20*time.Millisecond {
+		t.Fatalf("AnyRoute reply latency not applied: %v", d)
+	}
+	srv.ClearFaults()
+	t0 = time.Now()
+	wantOK(t, userCall(t, srv, http.MethodGet, "/me", tok, nil))
+	if d := time.Since(t0); d >= time.Second {
+		t.Fatalf("ClearFaults left the reply latency: %v", d)
+	}
+}
+
 func TestOutage(t *testing.T) {
 	srv := start(t, nil)
 	tok := srv.AuthorizeApp(addUser(srv, "Ivo Outage"))

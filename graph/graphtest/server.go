@@ -332,6 +332,11 @@ func (s *Server) handle(r *http.Request) *response {
 	default:
 		resp = s.serveGraph(req)
 	}
+	if !isDialog && !resp.closeConn {
+		if err := s.delayReply(req.ctx, route); err != nil {
+			return &response{closeConn: true}
+		}
+	}
 	resp.header.Set("facebook-api-version", or(version, s.version()))
 	return resp
 }

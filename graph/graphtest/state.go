@@ -84,14 +84,15 @@ type state struct {
 	idSeq     uint64
 	objectIDs map[string]string
 
-	calls     []Call
-	faults    []*faultRule
-	drops     []*dropRule
-	latency   map[string]time.Duration
-	outage    Outage
-	appUsage  *Usage
-	appCalls  []time.Time
-	userCalls map[string][]time.Time
+	calls        []Call
+	faults       []*faultRule
+	drops        []*dropRule
+	latency      map[string]time.Duration
+	replyLatency map[string]time.Duration
+	outage       Outage
+	appUsage     *Usage
+	appCalls     []time.Time
+	userCalls    map[string][]time.Time
 
 	publishActionsRemoved bool
 }
@@ -171,14 +172,15 @@ type action struct {
 func (s *Server) stateLocked() *state {
 	if s.st == nil {
 		s.st = &state{
-			users:     map[string]*userRec{},
-			authz:     map[string]*authorization{},
-			tokens:    map[string]*token{},
-			codes:     map[string]*authCode{},
-			actions:   map[string]*action{},
-			objectIDs: map[string]string{},
-			latency:   map[string]time.Duration{},
-			userCalls: map[string][]time.Time{},
+			users:        map[string]*userRec{},
+			authz:        map[string]*authorization{},
+			tokens:       map[string]*token{},
+			codes:        map[string]*authCode{},
+			actions:      map[string]*action{},
+			objectIDs:    map[string]string{},
+			latency:      map[string]time.Duration{},
+			replyLatency: map[string]time.Duration{},
+			userCalls:    map[string][]time.Time{},
 		}
 	}
 	return s.st
