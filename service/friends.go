@@ -23,11 +23,47 @@ type SyncResult struct {
 	Removed int `json:"removed"`
 }
 
+// friendSyncLease bounds how long one sync holds the member's lease: a sync
+// reads at most maxFriendPages pages, each bounded by the Graph client's
+// timeout; a holder that dies leaves the lease to run out.
+const friendSyncLease = 2 * time.Minute
+
+// friendSyncWait is how long SyncFriends waits for another process's sync of
+// the same member to finish before it answers sync_in_progress.
+const friendSyncWait = 15 * time.Second
+
+// errSyncBusy is SyncFriendsIfIdle's answer while another sync runs.
+var errSyncBusy = &Error{Kind: KindConflict, Code: "sync_in_progress", Message: "a friend sync of this member is already running"}
+
 // SyncFriends reads the member's whole friend list from Facebook and
 // replaces the stored one atomically. Any failure leaves the previous list
 // intact; 190 marks the member reconnect_required; a rate limit returns a
-// *RetryError.
+// *RetryError. One sync of a member runs at a time across every process (a
+// lease in the store): if another is running, SyncFriends waits for it (at
+// most friendSyncWait) and then syncs again, so the answer is never older
+// than the call.
 func (s *Service) SyncFriends(ctx context.Context, memberID string) (SyncResult, error) {
+	wait := time.NewTimer(friendSyncWait)
+	defer wait.Stop()
+	for {
+		res, err := s.SyncFriendsIfIdle(ctx, memberID)
+		if !errors.Is(err, errSyncBusy) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return SyncResult{}, ctx.Err()
+		case <-wait.C:
+			return SyncResult{}, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// SyncFriendsIfIdle is SyncFriends for commands: when another sync of the
+// member is running it returns at once with a KindConflict error, code
+// sync_in_progress (that sync's result is as fresh as this one would be).
+func (s *Service) SyncFriendsIfIdle(ctx context.Context, memberID string) (SyncResult, error) {
 	if err := checkMember(memberID); err != nil {
 		return SyncResult{}, err
 	}
@@ -42,6 +78,22 @@ func (s *Service) SyncFriends(ctx context.Context, memberID string) (SyncResult,
 		s.metrics.syncs.WithLabelValues("deferred").Inc()
 		return SyncResult{}, &RetryError{After: wait, Err: errors.New("facebook rate limit in force")}
 	}
+	lease, err := s.db.ClaimFriendSync(ctx, memberID, s.now().Add(friendSyncLease))
+	switch {
+	case errors.Is(err, store.ErrFriendSyncBusy):
+		s.metrics.syncs.WithLabelValues("busy").Inc()
+		return SyncResult{}, errSyncBusy
+	case errors.Is(err, store.ErrNotConnected):
+		s.metrics.syncs.WithLabelValues("not_connected").Inc()
+		return SyncResult{}, &Error{Kind: KindConflict, Code: "not_connected", Message: "the member has no usable Facebook connection"}
+	case err != nil:
+		return SyncResult{}, storeErr("claim friend sync", err)
+	}
+	defer func() {
+		if err := s.db.ReleaseFriendSync(context.WithoutCancel(ctx), memberID, lease); err != nil {
+			s.log.WarnContext(ctx, "releasing the friend-sync lease (it runs out by itself)", slog.String("member_id", memberID), slog.Any("error", err))
+		}
+	}()
 	friends, _, err := s.graph.Session(token).Friends(ctx, maxFriendPages)
 	s.countGraph("friends", err)
 	if err != nil {
@@ -158,14 +210,22 @@ func (s *Service) Activity(ctx context.Context, memberID string, limit int, befo
 	return out, nil
 }
 
-// DueFriendSyncs lists connected members whose friend sync is due.
-func (s *Service) DueFriendSyncs(ctx context.Context, limit int) ([]string, error) {
-	ids, err := s.db.DueFriendSyncs(ctx, s.now(), limit)
+// ClaimDueFriendSyncs lists connected members whose friend sync is due and
+// moves their next sync a lease ahead, so that a second scheduler tick (from
+// this process or another) does not pick them again while their sync
+// commands are queued; a sync that never completes comes due again then.
+func (s *Service) ClaimDueFriendSyncs(ctx context.Context, limit int) ([]string, error) {
+	now := s.now()
+	ids, err := s.db.ClaimDueFriendSyncs(ctx, now, now.Add(dueSyncRetry), limit)
 	if err != nil {
 		return nil, storeErr("due friend syncs", err)
 	}
 	return ids, nil
 }
+
+// dueSyncRetry is when a claimed due sync that never completed (its command
+// lost, the member rate limited) comes due again.
+const dueSyncRetry = 30 * time.Minute
 
 // ConnectedMembers lists every connected member (for {"all":true} syncs).
 func (s *Service) ConnectedMembers(ctx context.Context) ([]string, error) {

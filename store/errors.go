@@ -20,6 +20,8 @@ var (
 	ErrFacebookAccountInUse = errors.New("facebook account connected to another member")
 	// ErrNotConnected: the member has no (usable) Facebook connection.
 	ErrNotConnected = errors.New("member not connected")
+	// ErrFriendSyncBusy: another sync of the member's friends holds the lease.
+	ErrFriendSyncBusy = errors.New("a friend sync of this member is already running")
 	// ErrHidden: the member hid the title.
 	ErrHidden = errors.New("title hidden by member")
 	// ErrSharingDisabled: the member paused sharing.

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
+	"sort"
 	"time"
 )
 
@@ -168,6 +171,73 @@ func (db *DB) DueFriendSyncs(ctx context.Context, now time.Time, limit int) ([]s
 		WHERE status = 'connected' AND next_friend_sync <= ?
 		ORDER BY next_friend_sync, member_id LIMIT ?`, now.UnixMilli(), limit)
 	return ids, wrap("due friend syncs", err)
+}
+
+// ClaimFriendSync takes the member's friend-sync lease until until and
+// returns its token, so that one sync of a member runs at a time across every
+// process sharing the database. ErrFriendSyncBusy if another holder's lease
+// has not run out; ErrNotConnected if the member has no connection in status
+// connected. Release the lease with ReleaseFriendSync; a holder that dies
+// leaves it to run out.
+func (db *DB) ClaimFriendSync(ctx context.Context, memberID string, until time.Time) (lease string, err error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", wrap("claim friend sync", err)
+	}
+	lease = hex.EncodeToString(b[:])
+	err = db.write(ctx, "claim friend sync", func(tx *tx) error {
+		var status string
+		var leaseUntil int64
+		err := tx.QueryRowContext(ctx, `SELECT status, friend_sync_lease_until FROM connections WHERE member_id = ?`, memberID).Scan(&status, &leaseUntil)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) || (err == nil && status != "connected"):
+			return ErrNotConnected
+		case err != nil:
+			return err
+		case leaseUntil > tx.now.UnixMilli():
+			return ErrFriendSyncBusy
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE connections SET friend_sync_lease = ?, friend_sync_lease_until = ? WHERE member_id = ?`,
+			lease, ms0(until), memberID)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return lease, nil
+}
+
+// ReleaseFriendSync gives the lease back if it is still the holder's (a
+// lease that ran out and was taken by another sync is left alone).
+func (db *DB) ReleaseFriendSync(ctx context.Context, memberID, lease string) error {
+	return db.write(ctx, "release friend sync", func(tx *tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE connections SET friend_sync_lease = '', friend_sync_lease_until = 0
+			WHERE member_id = ? AND friend_sync_lease = ?`, memberID, lease)
+		return err
+	})
+}
+
+// ClaimDueFriendSyncs returns up to limit connected members whose friend
+// sync is due at now (never-synced first, then oldest) and, in the same
+// transaction, moves their next sync to retryAt: a second request for due
+// members (another process's scheduler, a repeated {}) does not pick them
+// again, and a sync that never completes comes due again at retryAt.
+func (db *DB) ClaimDueFriendSyncs(ctx context.Context, now, retryAt time.Time, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var ids []string
+	err := db.write(ctx, "claim due friend syncs", func(tx *tx) error {
+		var err error
+		ids, err = queryAll(ctx, tx, scanString, `UPDATE connections SET next_friend_sync = ?
+			WHERE member_id IN (SELECT member_id FROM connections
+				WHERE status = 'connected' AND next_friend_sync <= ?
+				ORDER BY next_friend_sync, member_id LIMIT ?)
+			RETURNING member_id`, ms0(retryAt), now.UnixMilli(), limit)
+		return err
+	})
+	sort.Strings(ids)
+	return ids, err
 }
 
 // SetNextFriendSync sets when the member's friends are next due for a sync.

@@ -185,3 +185,102 @@ func TestDueFriendSyncs(t *testing.T) {
 		t.Fatalf("SetNextFriendSync(nobody) = %v, want ErrNotConnected", err)
 	}
 }
+
+func TestClaimDueFriendSyncs(t *testing.T) {
+	db, clock := MustOpenClock(t)
+	ctx := context.Background()
+	now := clock.Now()
+	for _, m := range []string{"a", "b", "c", "d", "e"} {
+		connect(t, db, m, "fb-"+m)
+	}
+	if err := db.SetNextFriendSync(ctx, "c", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.MarkReconnectRequired(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	retry := now.Add(10 * time.Minute)
+	if got, err := db.ClaimDueFriendSyncs(ctx, now, retry, 2); err != nil || len(got) != 2 {
+		t.Fatalf("ClaimDueFriendSyncs(limit 2) = %v, %v", got, err)
+	}
+	got, err := db.ClaimDueFriendSyncs(ctx, now, retry, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("second claim = %v, %v; want the one due member left", got, err)
+	}
+	if got, _ := db.ClaimDueFriendSyncs(ctx, now, retry, 10); len(got) != 0 {
+		t.Fatalf("third claim = %v, want none: every due member was claimed once", got)
+	}
+	// A claimed sync that never completed comes due again at retryAt.
+	if got, _ := db.ClaimDueFriendSyncs(ctx, retry, retry.Add(time.Hour), 10); !reflect.DeepEqual(got, []string{"a", "b", "e"}) {
+		t.Fatalf("claim at retryAt = %v, want [a b e]", got)
+	}
+}
+
+func TestClaimFriendSync(t *testing.T) {
+	db, clock := MustOpenClock(t)
+	ctx := context.Background()
+	if _, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute)); !errors.Is(err, store.ErrNotConnected) {
+		t.Fatalf("claim(not connected) = %v, want ErrNotConnected", err)
+	}
+	connect(t, db, "m1", "fb1")
+	lease, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute))
+	if err != nil || lease == "" {
+		t.Fatalf("claim = %q, %v", lease, err)
+	}
+	if _, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute)); !errors.Is(err, store.ErrFriendSyncBusy) {
+		t.Fatalf("second claim = %v, want ErrFriendSyncBusy", err)
+	}
+	// The lease runs out; a stale holder's release does not free the new one.
+	clock.Advance(2 * time.Minute)
+	second, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatalf("claim after expiry = %v", err)
+	}
+	if err := db.ReleaseFriendSync(ctx, "m1", lease); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute)); !errors.Is(err, store.ErrFriendSyncBusy) {
+		t.Fatalf("claim after a stale release = %v, want ErrFriendSyncBusy", err)
+	}
+	if err := db.ReleaseFriendSync(ctx, "m1", second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("claim after release = %v", err)
+	}
+	if _, err := db.MarkReconnectRequired(ctx, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	if _, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute)); !errors.Is(err, store.ErrNotConnected) {
+		t.Fatalf("claim(reconnect_required) = %v, want ErrNotConnected", err)
+	}
+}
+
+// Concurrent claims from many goroutines: exactly one wins.
+func TestClaimFriendSync_Exclusive(t *testing.T) {
+	db, clock := MustOpenClock(t)
+	ctx := context.Background()
+	connect(t, db, "m1", "fb1")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute))
+			if err == nil {
+				mu.Lock()
+				won++
+				mu.Unlock()
+			} else if !errors.Is(err, store.ErrFriendSyncBusy) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Fatalf("%d of 16 concurrent claims won, want 1", won)
+	}
+}

@@ -239,10 +239,12 @@ func (h *handler) handleCommand(ctx context.Context, m worker.Message) error {
 			if !sharing.ValidID(*cmd.MemberID) {
 				return worker.Permanent("invalid friends.sync command: member_id must be 1–64 characters of [A-Za-z0-9_.-]", nil)
 			}
-			_, err := h.svc.SyncFriends(ctx, *cmd.MemberID)
+			_, err := h.svc.SyncFriendsIfIdle(ctx, *cmd.MemberID)
 			var se *service.Error
 			if errors.As(err, &se) && se.Kind == service.KindConflict {
-				return nil // not connected (any more) or must reconnect: nothing to do
+				// Not connected (any more), must reconnect, or another
+				// process is syncing this member right now: nothing to do.
+				return nil
 			}
 			return settlement(err)
 		}
@@ -251,7 +253,7 @@ func (h *handler) handleCommand(ctx context.Context, m worker.Message) error {
 		if cmd.All {
 			ids, err = h.svc.ConnectedMembers(ctx)
 		} else {
-			ids, err = h.svc.DueFriendSyncs(ctx, 10000)
+			ids, err = h.svc.ClaimDueFriendSyncs(ctx, 10000)
 		}
 		if err != nil {
 			return settlement(err)

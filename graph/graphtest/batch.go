@@ -43,7 +43,7 @@ func (s *Server) serveBatch(req *request) *response {
 	st := s.stateLocked()
 	a, authErr := s.authenticateLocked(req)
 	call := Call{
-		Time: s.now(), Method: req.method, Path: req.path, Route: routeKey,
+		Time: s.now(), Received: req.received, Method: req.method, Path: req.path, Route: routeKey,
 		UserID: a.userID, TokenKind: a.kind, Params: redact(req.params),
 	}
 	fault, faulted := st.takeFaultLocked(routeKey, 0)
@@ -172,13 +172,14 @@ func (s *Server) batchRequest(top *request, op batchOp) (*request, *gerror) {
 		}
 	}
 	return &request{
-		ctx:     top.ctx,
-		method:  method,
-		path:    p,
-		version: version,
-		params:  params,
-		scheme:  top.scheme,
-		host:    top.host,
-		batch:   true,
+		ctx:      top.ctx,
+		method:   method,
+		path:     p,
+		version:  version,
+		params:   params,
+		scheme:   top.scheme,
+		host:     top.host,
+		batch:    true,
+		received: top.received,
 	}, nil
 }

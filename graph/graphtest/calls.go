@@ -10,7 +10,8 @@ import (
 // Call is one entry of the call log: a request to the emulator, or one
 // operation of a batch.
 type Call struct {
-	Time      time.Time
+	Time      time.Time  // when the emulator carried the call out
+	Received  time.Time  // when the request arrived (before SetLatency's delay); zero for injected answers
 	Method    string     // after the method=delete override
 	Path      string     // version prefix stripped, e.g. "/me/friends"
 	Route     string     // the matched route, e.g. "GET /me/friends" (see Fault)

@@ -200,6 +200,7 @@ type request struct {
 	scheme     string
 	host       string
 	batch      bool
+	received   time.Time // when the request arrived, before any injected latency
 }
 
 // response is what a handler produces; only ServeHTTP touches the wire.
@@ -296,6 +297,7 @@ func (s *Server) handle(r *http.Request) *response {
 		authHeader: r.Header.Get("Authorization"),
 		scheme:     "http",
 		host:       r.Host,
+		received:   s.now(),
 	}
 	if r.TLS != nil {
 		req.scheme = "https"
@@ -460,6 +462,7 @@ func (s *Server) serveGraph(req *request) *response {
 	a, authErr := s.authenticateLocked(req)
 	call := Call{
 		Time:      s.now(),
+		Received:  req.received,
 		Method:    req.method,
 		Path:      req.path,
 		Route:     rt.key,
