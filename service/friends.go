@@ -89,7 +89,11 @@ func (s *Service) SyncFriendsIfIdle(ctx context.Context, memberID string) (SyncR
 	case err != nil:
 		return SyncResult{}, storeErr("claim friend sync", err)
 	}
-	defer func() {
+	replaced := false
+	defer func() { // a completed sync gave the lease back with the new list
+		if replaced {
+			return
+		}
 		if err := s.db.ReleaseFriendSync(context.WithoutCancel(ctx), memberID, lease); err != nil {
 			s.log.WarnContext(ctx, "releasing the friend-sync lease (it runs out by itself)", slog.String("member_id", memberID), slog.Any("error", err))
 		}
@@ -105,7 +109,8 @@ func (s *Service) SyncFriendsIfIdle(ctx context.Context, memberID string) (SyncR
 		list = append(list, store.Friend{FacebookUserID: f.ID, Name: f.Name})
 	}
 	now := s.now()
-	added, removed, err := s.db.ReplaceFriends(ctx, memberID, list, now, s.nextFriendSync(now))
+	added, removed, err := s.db.ReplaceFriendsLeased(ctx, memberID, lease, list, now, s.nextFriendSync(now))
+	replaced = err == nil
 	switch {
 	case errors.Is(err, store.ErrNotConnected):
 		// Purged while we were reading: write nothing.

@@ -16,14 +16,21 @@ import (
 // count Facebook ids that appeared and disappeared. ErrNotConnected if the
 // member has no connection, so a sync racing a purge writes nothing.
 func (db *DB) ReplaceFriends(ctx context.Context, memberID string, friends []Friend, syncedAt, next time.Time) (added, removed int, err error) {
+	return db.ReplaceFriendsLeased(ctx, memberID, "", friends, syncedAt, next)
+}
+
+// ReplaceFriendsLeased is ReplaceFriends that also gives back the friend-sync
+// lease (see ClaimFriendSync) in the same transaction, if it is still the
+// caller's.
+func (db *DB) ReplaceFriendsLeased(ctx context.Context, memberID, lease string, friends []Friend, syncedAt, next time.Time) (added, removed int, err error) {
 	err = db.write(ctx, "replace friends", func(tx *tx) error {
-		added, removed, err = replaceFriends(ctx, tx, memberID, friends, syncedAt, next)
+		added, removed, err = replaceFriends(ctx, tx, memberID, lease, friends, syncedAt, next)
 		return err
 	})
 	return added, removed, err
 }
 
-func replaceFriends(ctx context.Context, tx *tx, memberID string, friends []Friend, syncedAt, next time.Time) (int, int, error) {
+func replaceFriends(ctx context.Context, tx *tx, memberID, lease string, friends []Friend, syncedAt, next time.Time) (int, int, error) {
 	if err := checkConnected(ctx, tx, memberID); err != nil {
 		return 0, 0, err
 	}
@@ -77,8 +84,11 @@ func replaceFriends(ctx context.Context, tx *tx, memberID string, friends []Frie
 	if syncedAt.IsZero() {
 		syncedAt = tx.now
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE connections SET last_friend_sync = ?, next_friend_sync = ? WHERE member_id = ?`,
-		syncedAt.UnixMilli(), ms0(next), memberID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE connections SET last_friend_sync = ?1, next_friend_sync = ?2,
+			friend_sync_lease_until = CASE WHEN ?4 <> '' AND friend_sync_lease = ?4 THEN 0 ELSE friend_sync_lease_until END,
+			friend_sync_lease = CASE WHEN ?4 <> '' AND friend_sync_lease = ?4 THEN '' ELSE friend_sync_lease END
+		WHERE member_id = ?3`,
+		syncedAt.UnixMilli(), ms0(next), memberID, lease); err != nil {
 		return 0, 0, err
 	}
 	return added, removed, nil

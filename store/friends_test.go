@@ -284,3 +284,25 @@ func TestClaimFriendSync_Exclusive(t *testing.T) {
 		t.Fatalf("%d of 16 concurrent claims won, want 1", won)
 	}
 }
+
+func TestReplaceFriendsLeased_GivesBackOnlyItsLease(t *testing.T) {
+	db, clock := MustOpenClock(t)
+	ctx := context.Background()
+	connect(t, db, "m1", "fb1")
+	lease, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.ReplaceFriendsLeased(ctx, "m1", "someone-else", nil, clock.Now(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute)); !errors.Is(err, store.ErrFriendSyncBusy) {
+		t.Fatalf("claim after another holder's replace = %v, want ErrFriendSyncBusy", err)
+	}
+	if _, _, err := db.ReplaceFriendsLeased(ctx, "m1", lease, nil, clock.Now(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClaimFriendSync(ctx, "m1", clock.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("claim after the holder's replace = %v", err)
+	}
+}
