@@ -79,15 +79,29 @@ func (s *Service) Disconnect(ctx context.Context, memberID string, deletePosts b
 	}
 	revocation := "done"
 	var revoke *store.OutboxItem
-	err = sess.RevokeApp(gctx)
-	s.countGraph("revoke", err)
-	if err != nil && !graph.IsTokenInvalid(err) {
-		s.log.WarnContext(ctx, "revoking the app failed; will retry", slog.String("member_id", memberID), slog.Any("error", err))
+	queueRevoke := func(at time.Time) { // the purge fills in the Facebook id
 		revocation = "pending"
-		// The purge fills in the Facebook id from the connection it removes.
 		revoke = &store.OutboxItem{
 			Kind: store.OutboxRevoke, MemberID: memberID, Token: token,
-			ExpiresAt: s.now().Add(revokeRetention),
+			NextAttemptAt: at, ExpiresAt: s.now().Add(revokeRetention),
+		}
+	}
+	// A post in flight may still land at Facebook after the purge; the
+	// worker then deletes it with the member's token, so the revocation
+	// waits until such a post has surely settled.
+	inFlight, err := s.db.InFlightShares(ctx, memberID, s.now().Add(-graph.DefaultTimeout))
+	if err != nil {
+		return DisconnectResult{}, storeErr("in-flight shares", err)
+	}
+	if inFlight > 0 {
+		s.log.InfoContext(ctx, "posts in flight: the revocation waits until they settle", slog.String("member_id", memberID), slog.Int("in_flight", inFlight))
+		queueRevoke(s.now().Add(graph.DefaultTimeout))
+	} else {
+		err := sess.RevokeApp(gctx)
+		s.countGraph("revoke", err)
+		if err != nil && !graph.IsTokenInvalid(err) {
+			s.log.WarnContext(ctx, "revoking the app failed; will retry", slog.String("member_id", memberID), slog.Any("error", err))
+			queueRevoke(time.Time{})
 		}
 	}
 	counts, err := s.db.PurgeMember(ctx, memberID, store.PurgeOptions{Path: path, Revoke: revoke})

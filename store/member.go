@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -190,6 +191,39 @@ func (db *DB) SaveConnection(ctx context.Context, c Connection) (replaced bool, 
 		return err
 	})
 	return replaced, err
+}
+
+// ImportConnections saves many connections in one transaction, each as
+// SaveConnection would (a bulk import, e.g. of members connected in another
+// system); all are saved or none. A non-zero nextFriendSync schedules their
+// first friend sync, else they are due at once.
+func (db *DB) ImportConnections(ctx context.Context, cs []Connection, nextFriendSync time.Time) error {
+	cts := make([][]byte, len(cs))
+	for i, c := range cs {
+		if c.MemberID == "" || c.FacebookUserID == "" || c.Token == "" {
+			return errors.New("store: import connections: member id, facebook user id and token are required")
+		}
+		ct, err := db.seal.seal(c.Token, tokenAAD(c.MemberID))
+		if err != nil {
+			return err
+		}
+		cts[i] = ct
+	}
+	return db.write(ctx, "import connections", func(tx *tx) error {
+		for i, c := range cs {
+			if _, err := saveConnection(ctx, tx, c, cts[i]); err != nil {
+				return fmt.Errorf("member %s: %w", c.MemberID, err)
+			}
+			if nextFriendSync.IsZero() {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE connections SET next_friend_sync = ? WHERE member_id = ?`,
+				nextFriendSync.UnixMilli(), c.MemberID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func saveConnection(ctx context.Context, tx *tx, c Connection, tokenCT []byte) (bool, error) {

@@ -111,12 +111,13 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease t
 // CompleteOutbox deletes a finished item; for a delete_action it also deletes
 // the share row being deleted. ErrNotFound if the item is gone.
 func (db *DB) CompleteOutbox(ctx context.Context, id int64) error {
-	return db.write(ctx, "complete outbox", func(tx *tx) error {
+	var outlived bool // the item outlived a purged connection
+	err := db.write(ctx, "complete outbox", func(tx *tx) error {
 		var (
 			kind    string
 			shareID sql.NullInt64
 		)
-		if err := tx.QueryRowContext(ctx, `DELETE FROM outbox WHERE id = ? RETURNING kind, share_id`, id).Scan(&kind, &shareID); err != nil {
+		if err := tx.QueryRowContext(ctx, `DELETE FROM outbox WHERE id = ? RETURNING kind, share_id, token_ct IS NOT NULL`, id).Scan(&kind, &shareID, &outlived); err != nil {
 			return err
 		}
 		if OutboxKind(kind) != OutboxDeleteAction || !shareID.Valid {
@@ -125,6 +126,13 @@ func (db *DB) CompleteOutbox(ctx context.Context, id int64) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM shares WHERE id = ? AND status = 'deleting'`, shareID.Int64)
 		return err
 	})
+	if err == nil && outlived {
+		// It held the last Facebook data of a purged member (their Facebook
+		// id, an action id, the sealed token): like a purge, leave no bytes
+		// of it in the WAL.
+		db.checkpointAfterPurge(ctx)
+	}
+	return err
 }
 
 // RetryOutbox records a failed attempt: attempts+1, the error text (bounded,
@@ -147,6 +155,9 @@ func (db *DB) DropExpiredOutbox(ctx context.Context, now time.Time) (n int, err 
 		n, err = execCount(ctx, tx, `DELETE FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ?`, now.UnixMilli())
 		return err
 	})
+	if err == nil && n > 0 {
+		db.checkpointAfterPurge(ctx) // as CompleteOutbox
+	}
 	return n, err
 }
 

@@ -155,6 +155,16 @@ func (db *DB) queueRevoke(ctx context.Context, tx *tx, memberID string, r Outbox
 	return db.insertOwnTokenItem(ctx, tx, r)
 }
 
+// InFlightShares counts the member's post attempts begun at or after since
+// that are not recorded yet (pending shares): posts that may still land at
+// Facebook.
+func (db *DB) InFlightShares(ctx context.Context, memberID string, since time.Time) (int, error) {
+	var n int
+	err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM shares
+		WHERE member_id = ? AND status = 'pending' AND attempted_at >= ?`, memberID, since.UnixMilli()).Scan(&n)
+	return n, wrap("in-flight shares", err)
+}
+
 // PurgeAudits returns every purge audit row, newest first.
 func (db *DB) PurgeAudits(ctx context.Context) ([]PurgeAudit, error) {
 	out, err := listAudits(ctx, db.reader, `1 = 1`)

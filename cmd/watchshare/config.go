@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,6 +35,7 @@ type config struct {
 	MaxEventAge       time.Duration
 	FriendSyncEvery   time.Duration
 	ConsentTTL        time.Duration
+	WorkerConcurrency int
 	LogLevel          slog.Level
 
 	// now replaces the clock of the store, the connect flow and the
@@ -43,6 +45,9 @@ type config struct {
 	// in tests; zero means the service's defaults.
 	pendingStaleAfter time.Duration
 	rateLimitBackoff  time.Duration
+	// holdWorker makes startSystem leave the worker stopped until
+	// messaging.resumeWorker (the bench publishes its backlog first).
+	holdWorker bool
 }
 
 // setting describes one contract setting: its environment variable, the flag
@@ -79,6 +84,7 @@ var settings = []setting{
 	{env: "WATCHSHARE_MAX_EVENT_AGE", def: "24h", usage: "older events are not posted"},
 	{env: "WATCHSHARE_FRIEND_SYNC_EVERY", def: "24h", usage: "per-member friend sync period"},
 	{env: "WATCHSHARE_CONSENT_TTL", def: "17520h", usage: "how long consent to automatic sharing lasts"},
+	{env: "WATCHSHARE_WORKER_CONCURRENCY", def: "16", usage: "events handled at once, so Graph calls in flight (each member's events stay in order)"},
 	{env: "WATCHSHARE_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 }
 
@@ -216,6 +222,11 @@ func parseConfig(name string, args []string, getenv func(string) string, require
 		}
 		*d.dst = v
 	}
+	n, err := strconv.Atoi(get("WATCHSHARE_WORKER_CONCURRENCY"))
+	if err != nil || n < 1 || n > 4096 {
+		return config{}, fail("WATCHSHARE_WORKER_CONCURRENCY", "must be a number from 1 to 4096")
+	}
+	c.WorkerConcurrency = n
 	if err := c.LogLevel.UnmarshalText([]byte(get("WATCHSHARE_LOG_LEVEL"))); err != nil {
 		return config{}, fail("WATCHSHARE_LOG_LEVEL", "must be debug, info, warn or error")
 	}

@@ -30,6 +30,7 @@ commands:
   serve           HTTP API, OAuth connect flow, JetStream worker and friend-sync scheduler
   demo            the whole system on embedded defaults, driving a scripted story (exit 0 if every check held)
   graph-emulator  the Facebook Graph API emulator alone, on --addr
+  bench           measures the worker against this machine's ceiling (bare NATS consumer, bare HTTP client); prints JSON
   version         version and build info
 
 Run 'watchshare <command> -h' for a command's flags.
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runDemo(ctx, args[1:], stdout, stderr)
 	case "graph-emulator":
 		err = runGraphEmulator(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestBenchCorrectness runs short benches and checks only that the posts
+// on the emulator are exactly the model's: the figures are not asserted.
+func TestBenchCorrectness(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"playback", []string{"-members", "400", "-connected", "0.5", "-events", "6000", "-cross", "0.3"}},
+		{"skip only", []string{"-members", "400", "-connected", "0", "-events", "2000"}},
+		{"posts", []string{"-mix", "posts", "-members", "200", "-connected", "1", "-events", "600", "-concurrency", "8"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"bench", "-http-requests", "50", "-probes", "5", "-probe-rate", "1000"}, tc.args...)
+			code := run(context.Background(), args, &out, &errOut)
+			t.Log(errOut.String())
+			var res benchResult
+			if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+				t.Fatalf("exit %d, output not JSON: %v\n%s", code, err, out.String())
+			}
+			c := res.Correctness
+			if code != 0 || !c.OK {
+				t.Fatalf("exit %d, correctness = %+v", code, c)
+			}
+			if strings.Contains(tc.name, "skip") {
+				if c.Expected != 0 {
+					t.Fatalf("expected posts = %d with nobody connected", c.Expected)
+				}
+			} else if c.Expected == 0 {
+				t.Fatal("the model expects no post: the check proves nothing")
+			}
+			if res.Events.WorkerPerS <= 0 || res.Events.CeilingPerS <= 0 {
+				t.Fatalf("events = %+v", res.Events)
+			}
+		})
+	}
+}

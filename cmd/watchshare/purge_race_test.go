@@ -1,0 +1,53 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"watchshare/graph/graphtest"
+	"watchshare/worker"
+)
+
+// A post that lands at Facebook after the member disconnected (its reply was
+// still on the way when the purge ran) is deleted at Facebook and recorded
+// nowhere; the app is revoked only once that post has settled.
+func TestPostRacingPurgeIsDeleted(t *testing.T) {
+	ts := newTestSystem(t, nil)
+	const fbID = "730001"
+	canaries := ts.seedMember("racer", fbID, "Rhiannon Racewell")
+
+	// Facebook stores the next post at once but answers late.
+	ts.emu.SetReplyLatency("POST /me/video.watches", 1500*time.Millisecond)
+	ts.publishWatch(watchEvent("racer", "s2", "racing-title", 900))
+	waitFor(t, "the racing post stored at Facebook", func() bool { return len(ts.emu.Actions(fbID)) == 2 })
+	for _, a := range ts.emu.Actions(fbID) {
+		canaries = append(canaries, a.ID)
+	}
+
+	status, out := ts.api("POST", "/v1/members/racer/disconnect", map[string]any{"delete_posts": true})
+	if status != 200 || out["status"] != "not_connected" || out["revocation"] != "pending" {
+		t.Fatalf("disconnect with a post in flight = %d %v, want revocation pending", status, out)
+	}
+	if !ts.emu.Authorized(fbID) {
+		t.Fatal("the app was revoked while a post was in flight: that post could not be deleted any more")
+	}
+	waitFor(t, "the racing post deleted at Facebook", func() bool { return len(ts.emu.Actions(fbID)) == 0 })
+	ts.drained(worker.StreamPlayback)
+	if _, sh := ts.api("GET", "/v1/members/racer/shares", nil); len(sh["shares"].([]any)) != 0 {
+		t.Fatalf("shares after the race = %v", sh)
+	}
+
+	// Once posts in flight have surely settled, the revocation goes out.
+	ts.emu.SetReplyLatency("POST /me/video.watches", 0)
+	ts.clock.Advance(time.Minute)
+	waitFor(t, "the revocation", func() bool { return !ts.emu.Authorized(fbID) })
+	for _, c := range canaries {
+		if n := ts.residue(c); n != 0 {
+			t.Errorf("canary %q left %d times", c, n)
+		}
+	}
+	if calls := ts.emu.CallCount("POST", "/me/video.watches"); calls != 2 {
+		t.Fatalf("%d posts attempted, want 2", calls)
+	}
+	_ = graphtest.AnyRoute
+}
