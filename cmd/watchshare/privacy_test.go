@@ -97,7 +97,7 @@ func TestDisconnectPurgesWithoutTrace(t *testing.T) {
 
 func TestDisconnectDuringGraphOutageRevokesLater(t *testing.T) {
 	ts := newTestSystem(t, nil)
-	ts.seedMember("m1", "710001", "Outage Person")
+	canaries := ts.seedMember("m1", "710001", "Outage Person")
 	ts.emu.SetOutage(graphtest.Outage503)
 	status, out := ts.api("POST", "/v1/members/m1/disconnect", nil)
 	if status != 200 || out["revocation"] != "pending" {
@@ -109,11 +109,13 @@ func TestDisconnectDuringGraphOutageRevokesLater(t *testing.T) {
 	ts.emu.SetOutage(graphtest.OutageNone)
 	ts.clock.Advance(time.Minute)
 	waitFor(t, "revocation after the outage", func() bool { return !ts.emu.Authorized("710001") })
+	// What the retry needed (Facebook id, sealed token) is gone with it.
+	waitFor(t, "no residue once revoked", func() bool { return ts.residue(canaries...) == 0 })
 }
 
 func TestDisconnectCommandOnNATS(t *testing.T) {
 	ts := newTestSystem(t, nil)
-	ts.seedMember("m1", "720001", "Nats Person")
+	canaries := ts.seedMember("m1", "720001", "Nats Person")
 	data, _ := json.Marshal(map[string]any{"member_id": "m1", "delete_posts": false})
 	if _, err := worker.PublishCommand(context.Background(), ts.sys.msg.js, worker.SubjectDisconnect, data, "disc-m1"); err != nil {
 		t.Fatal(err)
@@ -121,6 +123,9 @@ func TestDisconnectCommandOnNATS(t *testing.T) {
 	waitFor(t, "purge by command", func() bool { return ts.member("m1")["status"] == "not_connected" })
 	if ts.emu.Authorized("720001") {
 		t.Fatal("app not revoked")
+	}
+	if n := ts.residue(canaries...); n != 0 {
+		t.Fatalf("%d canary bytes left after the NATS disconnect", n)
 	}
 }
 
