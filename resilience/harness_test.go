@@ -844,9 +844,19 @@ func (r *rig) check(t tally, st consumerState, plans ...plan) {
 func (r *rig) reportPairs(plans ...plan) {
 	got := r.executedPosts()
 	n := 0
+	r.mu.Lock()
+	fbOf := maps(r.fbOf)
+	r.mu.Unlock()
+	calls := r.emu.Calls()
 	for k, c := range got {
 		if c > 1 && n < 20 {
-			r.t.Logf("posted %d times: %s/%s", c, k.Member, k.Title)
+			r.t.Logf("posted %d times: %s/%s; the member's calls:", c, k.Member, k.Title)
+			for _, c := range calls {
+				if c.UserID == fbOf[k.Member] && (c.Route == "POST /me/video.watches" || c.Route == "GET /me/video.watches") {
+					r.t.Logf("  %s %s %s status=%d code=%d injected=%v dropped=%v err=%q",
+						c.Time.Format("15:04:05.000"), c.Route, c.Params.Get("movie"), c.Status, c.Code, c.Injected, c.Dropped, c.Err)
+				}
+			}
 			n++
 		}
 	}

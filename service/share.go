@@ -376,7 +376,9 @@ func (s *Service) graphFailure(ctx context.Context, sh store.Share, err error, p
 
 func (s *Service) graphFailureErr(ctx context.Context, sh store.Share, err error, posting bool) error {
 	ambiguous := posting && graph.IsAmbiguous(err)
-	if !ambiguous {
+	// A failed reconciliation read (posting false) tells nothing about the
+	// earlier attempt, which may have landed: its pending row stays.
+	if posting && !ambiguous {
 		if aerr := s.db.AbandonShare(ctx, sh.ID); aerr != nil && !errors.Is(aerr, store.ErrNotFound) {
 			return storeFailure("abandon share", aerr)
 		}

@@ -300,6 +300,32 @@ func TestShareFacebookErrors(t *testing.T) {
 			t.Fatalf("%d posts of a3, want 1", n)
 		}
 	})
+	t.Run("answer lost, then the reconciliation read fails: still posted once", func(t *testing.T) {
+		// Found by resilience.TestGraphFaults: the failed read used to drop
+		// the pending row, and the next delivery posted again.
+		ts.emu.DropNext(route, 1)
+		ts.emu.FailNext("GET /me/video.watches", 1, graphtest.Fault{Status: 503, Body: graphtest.HTMLErrorPage})
+		ts.publishWatch(watchEvent("dan", "s3b", "a3b", 600))
+		waitFor(t, "reconciled share", func() bool {
+			_, out := ts.api("GET", "/v1/members/dan/shares", nil)
+			for _, s := range out["shares"].([]any) {
+				if s.(map[string]any)["title_id"] == "a3b" {
+					return true
+				}
+			}
+			return false
+		})
+		ts.drained(worker.StreamPlayback)
+		n := 0
+		for _, c := range ts.emu.Calls() {
+			if c.Route == route && strings.HasSuffix(c.Params.Get("movie"), "/a3b") && (c.Status == 200 || c.Dropped) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d posts of a3b executed, want 1", n)
+		}
+	})
 	t.Run("other errors are dead-lettered with the Graph error", func(t *testing.T) {
 		ts.emu.FailNext(route, 1, graphtest.Fault{Code: 100, Message: "(#100) Object at URL has og:type of 'website'"})
 		ts.publishWatch(watchEvent("dan", "s4", "a4", 600))
