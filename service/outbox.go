@@ -47,6 +47,9 @@ func (s *Service) Housekeep(ctx context.Context) {
 		s.log.WarnContext(ctx, "outbox items expired without completing", slog.Int("count", n))
 		s.metrics.outbox.WithLabelValues("any", "expired").Add(float64(n))
 	}
+	if err := s.db.CheckpointIfOwed(ctx); err != nil {
+		s.log.WarnContext(ctx, "checkpointing the WAL after a purge", slog.Any("error", err))
+	}
 	if _, err := s.db.DeleteExpiredOAuthStates(ctx); err != nil {
 		s.log.WarnContext(ctx, "dropping expired connect attempts", slog.Any("error", err))
 	}
@@ -88,6 +91,17 @@ func (s *Service) runOutboxItem(ctx context.Context, it store.OutboxItem) bool {
 		}
 	default:
 		err = errors.New("unknown outbox kind " + string(it.Kind))
+	}
+	if err != nil && it.OwnToken && graph.IsTokenInvalid(err) {
+		// The item outlived the connection and its token is dead (the member
+		// removed the app at Facebook, which offers them to delete the app's
+		// posts there): no retry can succeed, so keep nothing for it.
+		s.log.WarnContext(ctx, "outbox item abandoned: Facebook no longer accepts its token", slog.String("kind", string(it.Kind)), slog.String("member_id", it.MemberID))
+		if cerr := s.db.CompleteOutbox(ctx, it.ID); cerr != nil {
+			s.log.WarnContext(ctx, "recording an abandoned outbox item", slog.Any("error", cerr))
+		}
+		s.metrics.outbox.WithLabelValues(string(it.Kind), "abandoned").Inc()
+		return false
 	}
 	if err != nil {
 		s.retryOutbox(ctx, it, err)

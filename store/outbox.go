@@ -95,6 +95,7 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease t
 		var err error
 		switch {
 		case cl.ownCT != nil:
+			item.OwnToken = true
 			item.Token, err = db.seal.open(cl.ownCT, outboxAAD(item.MemberID))
 		case cl.memberCT != nil:
 			item.Token, err = db.seal.open(cl.memberCT, tokenAAD(item.MemberID))

@@ -66,10 +66,28 @@ func (db *DB) PurgeByFacebookUserID(ctx context.Context, facebookUserID string, 
 	return memberID, counts, nil
 }
 
+// checkpointAfterPurge checkpoints the WAL so that no deleted bytes linger
+// in it. A reader still on an older snapshot blocks the checkpoint (after
+// the busy timeout); it is then owed, and CheckpointIfOwed (run by
+// housekeeping) completes it.
 func (db *DB) checkpointAfterPurge(ctx context.Context) {
 	if err := db.Checkpoint(ctx); err != nil {
-		db.log.WarnContext(ctx, "store: wal checkpoint after purge incomplete", slog.String("error", err.Error()))
+		db.checkpointOwed.Store(true)
+		db.log.WarnContext(ctx, "store: wal checkpoint after purge blocked; retried by housekeeping", slog.String("error", err.Error()))
 	}
+}
+
+// CheckpointIfOwed completes a checkpoint after a purge that a reader
+// blocked; it does nothing when none is owed.
+func (db *DB) CheckpointIfOwed(ctx context.Context) error {
+	if !db.checkpointOwed.Swap(false) {
+		return nil
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		db.checkpointOwed.Store(true)
+		return err
+	}
+	return nil
 }
 
 func (db *DB) purge(ctx context.Context, tx *tx, memberID string, opts PurgeOptions) (PurgeCounts, error) {

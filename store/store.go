@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -76,6 +77,9 @@ type DB struct {
 	auditKey         []byte
 	nowFunc          func() time.Time
 	log              *slog.Logger
+	// checkpointOwed: a checkpoint after a purge was blocked by a reader;
+	// CheckpointIfOwed retries it.
+	checkpointOwed atomic.Bool
 }
 
 // Open opens (creating if needed) the database at path, applies pending

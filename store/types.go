@@ -142,6 +142,7 @@ type OutboxItem struct {
 	ActionID       string     `json:"action_id,omitempty"`
 	ShareID        int64      `json:"share_id,omitempty"`
 	Token          string     `json:"-"`
+	OwnToken       bool       `json:"-"` // Token is the item's own (it outlives the connection), set by ClaimOutbox
 	Attempts       int        `json:"attempts"`
 	LastError      string     `json:"last_error,omitempty"`
 	CreatedAt      time.Time  `json:"created_at,omitzero"`
