@@ -93,10 +93,16 @@ func (s *Service) Disconnect(ctx context.Context, memberID string, deletePosts b
 	if err != nil {
 		return DisconnectResult{}, storeErr("in-flight shares", err)
 	}
-	if inFlight > 0 {
+	switch {
+	case inFlight > 0:
 		s.log.InfoContext(ctx, "posts in flight: the revocation waits until they settle", slog.String("member_id", memberID), slog.Int("in_flight", inFlight))
 		queueRevoke(s.now().Add(graph.DefaultTimeout))
-	} else {
+	case len(leftover) > 0:
+		// Deleting a post needs the app's access: revoking now would make
+		// the queued deletions impossible. The outbox revokes after them.
+		s.log.InfoContext(ctx, "post deletions pending: the revocation waits for them", slog.String("member_id", memberID), slog.Int("pending_deletions", len(leftover)))
+		queueRevoke(time.Time{})
+	default:
 		err := sess.RevokeApp(gctx)
 		s.countGraph("revoke", err)
 		if err != nil && !graph.IsTokenInvalid(err) {

@@ -75,6 +75,9 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease t
 		}, `SELECT `+outboxCols+`, o.token_ct, c.token_ct
 			FROM outbox o LEFT JOIN connections c ON o.token_ct IS NULL AND c.member_id = o.member_id
 			WHERE o.next_attempt_at <= ?1 AND (o.expires_at IS NULL OR o.expires_at > ?1)
+			-- a revocation waits for the member's post deletions: they need the app's access
+			AND NOT (o.kind = 'revoke' AND EXISTS (SELECT 1 FROM outbox d
+				WHERE d.kind = 'delete_action' AND d.member_id = o.member_id AND (d.expires_at IS NULL OR d.expires_at > ?1)))
 			ORDER BY o.next_attempt_at, o.id LIMIT ?2`, now.UnixMilli(), limit)
 		if err != nil {
 			return err

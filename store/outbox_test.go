@@ -121,3 +121,51 @@ func TestClaimOutbox_TokenDoesNotDecrypt(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimOutbox_RevokeAfterDeletions: a revocation is not claimed while
+// the member still has post deletions queued, which need the app's access
+// (found by resilience.TestGraphOutageCompletesLater: the revocation ran
+// first and the deletions could never succeed).
+func TestClaimOutbox_RevokeAfterDeletions(t *testing.T) {
+	clock := &testClock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+	db := MustOpenAt(t, filepath.Join(t.TempDir(), "outbox.db"), store.Options{Now: clock.Now})
+	ctx := context.Background()
+	connect(t, db, "m1", "fb1")
+	connect(t, db, "m2", "fb2")
+	for _, m := range []string{"m1", "m2"} {
+		if _, err := db.PurgeMember(ctx, m, store.PurgeOptions{Path: store.PurgeDisconnect, Revoke: &store.OutboxItem{Token: "tok-" + m}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range []string{"act1", "act2"} {
+		if err := db.RecordOrphanAction(ctx, store.OutboxItem{MemberID: "m1", ActionID: a, Token: "tok-m1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := clock.Now().Add(time.Minute)
+	claim := func() (deletes, revokes []string) {
+		t.Helper()
+		items, err := db.ClaimOutbox(ctx, now, 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it.Kind == store.OutboxRevoke {
+				revokes = append(revokes, it.MemberID)
+			} else {
+				deletes = append(deletes, it.ActionID)
+				if err := db.CompleteOutbox(ctx, it.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		now = now.Add(time.Minute) // past the lease
+		return deletes, revokes
+	}
+	if d, r := claim(); len(d) != 2 || len(r) != 1 || r[0] != "m2" {
+		t.Fatalf("first claim: deletions %v, revocations %v; want both deletions and only m2's revocation", d, r)
+	}
+	if d, r := claim(); len(d) != 0 || len(r) != 2 {
+		t.Fatalf("after the deletions: deletions %v, revocations %v; want both revocations", d, r)
+	}
+}
