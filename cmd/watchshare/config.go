@@ -37,6 +37,7 @@ type config struct {
 	ConsentTTL        time.Duration
 	WorkerConcurrency int
 	LogLevel          slog.Level
+	DevAccountPage    bool
 
 	// now replaces the clock of the store, the connect flow and the
 	// service; nil means time.Now. Tests only.
@@ -57,6 +58,8 @@ type setting struct {
 	def      string
 	required bool
 	usage    string
+	// boolean makes the flag a switch: --name alone means true.
+	boolean bool
 }
 
 func (s setting) flagName() string {
@@ -86,7 +89,22 @@ var settings = []setting{
 	{env: "WATCHSHARE_CONSENT_TTL", def: "17520h", usage: "how long consent to automatic sharing lasts"},
 	{env: "WATCHSHARE_WORKER_CONCURRENCY", def: "16", usage: "events handled at once, so Graph calls in flight (each member's events stay in order)"},
 	{env: "WATCHSHARE_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
+	{env: "WATCHSHARE_DEV_ACCOUNT_PAGE", def: "false", boolean: true, usage: "serve the example account page at /account, with a proxy that adds the API token (development only)"},
 }
+
+// switchValue is the flag of a boolean setting: given alone it means true,
+// and it also takes a value (--dev-account-page=false).
+type switchValue struct{ v *string }
+
+func (s switchValue) String() string {
+	if s.v == nil {
+		return ""
+	}
+	return *s.v
+}
+
+func (s switchValue) Set(v string) error { *s.v = v; return nil }
+func (s switchValue) IsBoolFlag() bool   { return true }
 
 // settingError names the setting that stopped the process (exit code 2).
 type settingError struct {
@@ -109,7 +127,12 @@ func parseConfig(name string, args []string, getenv func(string) string, require
 		if e := getenv(s.env); e != "" {
 			v = e
 		}
-		values[s.env] = fs.String(s.flagName(), v, s.usage+" ($"+s.env+")")
+		values[s.env] = &v
+		if s.boolean {
+			fs.Var(switchValue{&v}, s.flagName(), s.usage+" ($"+s.env+")")
+		} else {
+			fs.StringVar(&v, s.flagName(), v, s.usage+" ($"+s.env+")")
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -230,6 +253,11 @@ func parseConfig(name string, args []string, getenv func(string) string, require
 	if err := c.LogLevel.UnmarshalText([]byte(get("WATCHSHARE_LOG_LEVEL"))); err != nil {
 		return config{}, fail("WATCHSHARE_LOG_LEVEL", "must be debug, info, warn or error")
 	}
+	dev, err := strconv.ParseBool(get("WATCHSHARE_DEV_ACCOUNT_PAGE"))
+	if err != nil {
+		return config{}, fail("WATCHSHARE_DEV_ACCOUNT_PAGE", "must be true or false")
+	}
+	c.DevAccountPage = dev
 	return c, nil
 }
 

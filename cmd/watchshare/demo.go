@@ -109,6 +109,8 @@ func startDemo(ctx context.Context, dir string, log *slog.Logger, out io.Writer)
 		"WATCHSHARE_DB":         filepath.Join(dir, "watchshare.db"),
 		"WATCHSHARE_NATS_DIR":   filepath.Join(dir, "nats"),
 		"WATCHSHARE_HTTP_ADDR":  "127.0.0.1:0",
+		// Loopback only and gone with the process; --serve prints its URL.
+		"WATCHSHARE_DEV_ACCOUNT_PAGE": "true",
 	}
 	cfg, err := parseConfig("demo", nil, func(k string) string { return vals[k] }, true, io.Discard)
 	if err != nil {
@@ -138,10 +140,14 @@ func (d *demo) close() {
 }
 
 func (d *demo) serveForever(ctx context.Context) error {
-	d.say("Graph emulator consent page: %s", d.emu.DialogURL())
+	d.say("example account page: %s/account?member=m1 (any member id; Connect with Facebook goes through the emulator's consent page)", d.base)
+	d.say("Graph emulator: %s (Graph API %s, consent page %s)", d.emu.URL, d.emu.GraphURL(), d.emu.DialogURL())
+	for _, u := range demoUsers {
+		d.say("  Facebook user on the consent page: %s (%s)", u.Name, u.ID)
+	}
 	d.say("API bearer token: %s", d.token)
-	d.say("try: curl -s -X POST -H 'Authorization: Bearer %s' %s/v1/members/m1/connect", d.token, d.base)
-	d.say("then open the authorize_url in a browser, pick a user, Allow; Ctrl-C to stop")
+	d.say("or by hand: curl -s -X POST -H 'Authorization: Bearer %s' %s/v1/members/m1/connect", d.token, d.base)
+	d.say("Ctrl-C to stop")
 	<-ctx.Done()
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"watchshare/accountpage"
 	"watchshare/graph"
 	"watchshare/httpapi"
 	"watchshare/oauth"
@@ -61,12 +62,21 @@ func startSystem(ctx context.Context, cfg config, log *slog.Logger) (_ *system, 
 		return nil, fmt.Errorf("opening the database %s: %w", cfg.DB, err)
 	}
 
-	gc := &graph.Client{AppID: cfg.FacebookAppID, AppSecret: cfg.FacebookAppSecret, BaseURL: cfg.GraphURL, Logger: log}
+	metrics := service.NewMetrics(s.registry)
+	if err := service.RegisterOutboxGauges(s.registry, s.db, log); err != nil {
+		return nil, err
+	}
+	httpc := *graph.DefaultHTTPClient()
+	httpc.Transport = metrics.GraphTransport(httpc.Transport)
+	exchange := httpc
+	exchange.Timeout = 15 * time.Second // the connect flow's own bound
+	gc := &graph.Client{AppID: cfg.FacebookAppID, AppSecret: cfg.FacebookAppSecret, BaseURL: cfg.GraphURL, HTTPClient: &httpc, Logger: log}
 	flow, err := oauth.New(oauth.Config{
 		AppID: cfg.FacebookAppID, AppSecret: cfg.FacebookAppSecret,
 		DialogURL: cfg.DialogURL, TokenURL: cfg.GraphURL + "/oauth/access_token",
 		RedirectURL: cfg.PublicURL + "/oauth/facebook/callback",
 		Scopes:      cfg.Scopes,
+		HTTPClient:  &exchange,
 		Now:         cfg.now,
 	})
 	if err != nil {
@@ -88,7 +98,7 @@ func startSystem(ctx context.Context, cfg config, log *slog.Logger) (_ *system, 
 		FriendSyncEvery:   cfg.FriendSyncEvery,
 		Announcer:         s.msg.announcer(),
 		TriggerFriendSync: s.msg.triggerFriendSync,
-		Metrics:           service.NewMetrics(s.registry),
+		Metrics:           metrics,
 		Logger:            log,
 		Now:               cfg.now,
 		PendingStaleAfter: cfg.pendingStaleAfter,
@@ -107,7 +117,7 @@ func startSystem(ctx context.Context, cfg config, log *slog.Logger) (_ *system, 
 		Metrics: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}),
 	}
 	s.http = &http.Server{
-		Handler:           api.Handler(),
+		Handler:           s.handler(api.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -117,6 +127,22 @@ func startSystem(ctx context.Context, cfg config, log *slog.Logger) (_ *system, 
 	go func() { s.httpDone <- s.http.Serve(s.listener) }()
 	log.Info("listening", slog.String("addr", s.listener.Addr().String()), slog.String("public_url", cfg.PublicURL))
 	return s, nil
+}
+
+// handler is the HTTP API, with the example account page and its proxy at
+// /account in front of it when the dev setting asks for them.
+func (s *system) handler(api http.Handler) http.Handler {
+	if !s.cfg.DevAccountPage {
+		return api
+	}
+	page := (&accountpage.Page{API: api, APIToken: s.cfg.APIToken, Logger: s.log}).Handler()
+	mux := http.NewServeMux()
+	mux.Handle(accountpage.Prefix, page)
+	mux.Handle(accountpage.Prefix+"/", page)
+	mux.Handle("/", api)
+	s.log.Warn("serving the example account page: anyone who can reach it acts with the API token (development only)",
+		slog.String("url", s.cfg.PublicURL+accountpage.Prefix))
+	return mux
 }
 
 // ready is /readyz: the store and NATS must be reachable.
