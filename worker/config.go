@@ -41,11 +41,12 @@ type Config struct {
 	Concurrency int
 	// QueueSize bounds the messages this process holds (being handled or
 	// waiting for their key or a handler goroutine); when it is reached,
-	// pulling stops (back-pressure). Default 4 * Concurrency.
+	// pulling stops (back-pressure). Default 4 * Concurrency, at least 512.
 	QueueSize int
 	// PullMaxMessages is the nats.go pull buffer per stream (messages
 	// fetched ahead, whose AckWait is already running); default
-	// Concurrency, at most QueueSize.
+	// Concurrency, at least 256, at most QueueSize. Small batches cost a
+	// pull round trip every few messages.
 	PullMaxMessages int
 	// PullExpiry is how long one pull request waits at the server; the
 	// idle heartbeat is half of it, and a connection that lost its pull
@@ -122,10 +123,10 @@ func (c Config) WithDefaults() Config {
 		c.Concurrency = DefaultConcurrency
 	}
 	if c.QueueSize <= 0 {
-		c.QueueSize = 4 * c.Concurrency
+		c.QueueSize = max(4*c.Concurrency, 512)
 	}
 	if c.PullMaxMessages <= 0 {
-		c.PullMaxMessages = c.Concurrency
+		c.PullMaxMessages = max(c.Concurrency, 256)
 	}
 	c.PullMaxMessages = min(c.PullMaxMessages, c.QueueSize)
 	if c.PullExpiry <= 0 {

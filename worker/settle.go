@@ -25,13 +25,15 @@ import (
 //	                           dead letter with the error text, then Term
 func (c *Consumer) settle(it *item, err error) {
 	m := it.m
-	log := c.log.With("stream", m.Stream, "subject", m.Subject, "seq", m.Sequence,
-		"msg_id", m.MsgID, "deliveries", m.NumDelivered)
 	if err == nil {
 		it.settle(func() { c.ack(it) })
 		c.count(m.Stream, OutcomeAcked)
 		return
 	}
+	// Only failures log: the logger with the message's fields is built here,
+	// not on the hot path.
+	log := c.log.With("stream", m.Stream, "subject", m.Subject, "seq", m.Sequence,
+		"msg_id", m.MsgID, "deliveries", m.NumDelivered)
 	if pe, ok := asPermanent(err); ok {
 		reason := pe.Reason
 		if reason == "" {

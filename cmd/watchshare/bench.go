@@ -47,6 +47,7 @@ type benchOptions struct {
 	cpuProfile   string
 	keep         bool
 	verbose      bool
+	trace        bool
 }
 
 // benchResult is what bench prints, one JSON object.
@@ -85,6 +86,9 @@ type benchResult struct {
 		Worker  float64 `json:"worker"`
 		Ceiling float64 `json:"ceiling"`
 		Total   float64 `json:"total"`
+		// CPU per event: less sensitive than rates to other load on the machine.
+		WorkerUSPerEvent  float64 `json:"worker_us_per_event"`
+		CeilingUSPerEvent float64 `json:"ceiling_us_per_event"`
 	} `json:"cpu_seconds"`
 	Correctness struct {
 		OK         bool `json:"ok"`
@@ -128,6 +132,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the worker's drain to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (database, NATS store)")
 	fs.BoolVar(&o.verbose, "v", false, "print the service's JSON logs (warnings and errors)")
+	fs.BoolVar(&o.trace, "trace", false, "print the consumers' progress every 20 ms (pending, delivered, pull requests waiting)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -175,6 +180,7 @@ type benchRun struct {
 	js       jetstream.JetStream
 	model    *benchModel
 	res      benchResult
+	trace    io.Writer // nil unless -trace
 	// probeSent is when each probe event was published, by title URL.
 	probeSent map[string]time.Time
 }
@@ -197,6 +203,9 @@ func bench(ctx context.Context, o benchOptions, log *slog.Logger, progress io.Wr
 		defer os.RemoveAll(dir)
 	}
 	r := &benchRun{o: o, log: log, progress: progress, probeSent: make(map[string]time.Time)}
+	if o.trace {
+		r.trace = progress
+	}
 	// A budget far above the load: Facebook's default of 200 calls per user
 	// and hour would (rightly) throttle a synthetic burst.
 	r.emu = &graphtest.Server{AppCallsPerHour: 1 << 30, Logf: func(string, ...any) {}}
@@ -269,6 +278,8 @@ func bench(ctx context.Context, o benchOptions, log *slog.Logger, progress io.Wr
 	}
 	r.res.PeakRSSMB = peakRSSMB()
 	r.res.CPUSeconds.Total = cpuSeconds()
+	r.res.CPUSeconds.WorkerUSPerEvent = math.Round(r.res.CPUSeconds.Worker/float64(o.events)*1e7) / 10
+	r.res.CPUSeconds.CeilingUSPerEvent = math.Round(r.res.CPUSeconds.Ceiling/float64(o.events)*1e7) / 10
 	r.res.round()
 	return &r.res, nil
 }
@@ -397,7 +408,7 @@ func (r *benchRun) ceiling(ctx context.Context) error {
 		}
 	}
 	it.Stop()
-	if err := waitDrained(ctx, cons); err != nil {
+	if err := waitDrained(ctx, cons, r.trace); err != nil {
 		return err
 	}
 	secs := time.Since(start).Seconds()
@@ -408,8 +419,9 @@ func (r *benchRun) ceiling(ctx context.Context) error {
 	return r.js.DeleteStream(ctx, benchCeilingStream)
 }
 
-// waitDrained polls the consumer until nothing is pending or unacknowledged.
-func waitDrained(ctx context.Context, cons jetstream.Consumer) error {
+// waitDrained polls the consumer until nothing is pending or unacknowledged;
+// a non-nil trace gets every poll's figures.
+func waitDrained(ctx context.Context, cons jetstream.Consumer, trace io.Writer) error {
 	for {
 		info, err := cons.Info(ctx)
 		if err != nil {
@@ -417,6 +429,10 @@ func waitDrained(ctx context.Context, cons jetstream.Consumer) error {
 		}
 		if info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0 {
 			return nil
+		}
+		if trace != nil {
+			fmt.Fprintf(trace, "%s %s pending=%d ack_pending=%d delivered=%d waiting_pulls=%d\n", time.Now().Format("15:04:05.000"),
+				info.Stream, info.NumPending, info.NumAckPending, info.Delivered.Stream, info.NumWaiting)
 		}
 		select {
 		case <-ctx.Done():
@@ -500,7 +516,7 @@ func (r *benchRun) drain(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := waitDrained(ctx, cons); err != nil {
+	if err := waitDrained(ctx, cons, r.trace); err != nil {
 		return err
 	}
 	secs := time.Since(start).Seconds()
@@ -553,7 +569,7 @@ func (r *benchRun) probe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitDrained(ctx, cons)
+	return waitDrained(ctx, cons, r.trace)
 }
 
 // check reads every connected member's actions from the emulator and

@@ -28,6 +28,13 @@ const (
 	friendScheduleTick = time.Minute
 )
 
+// pullExpiry is the life of one pull request. Under load a pull request is
+// now and then lost between client and server (the consumer shows nothing
+// waiting while the client waits for its batch); the client notices when
+// the request expires, so a long expiry is a long stall (the bench saw 10 s
+// ones with the worker's default).
+const pullExpiry = 2 * time.Second
+
 // messaging is the NATS side of serve: the connection (to an embedded server
 // or a cluster), the streams, the consumers, the announcer and the
 // background loops (outbox runner, friend-sync scheduler).
@@ -120,7 +127,11 @@ func (m *messaging) resumeWorker(ctx context.Context) error {
 		_, err := worker.PublishCommand(ctx, m.js, subject, data, msgID)
 		return err
 	}}
-	c, err := worker.New(m.js, h, worker.Config{Logger: m.log, Registerer: m.registry, Concurrency: m.cfg.WorkerConcurrency})
+	// FastAck: an ack is not waited for. Delivery is at least once anyway,
+	// and a redelivered event finds its share recorded (or pending, and
+	// reconciles) instead of posting again.
+	c, err := worker.New(m.js, h, worker.Config{Logger: m.log, Registerer: m.registry,
+		Concurrency: m.cfg.WorkerConcurrency, FastAck: true, PullExpiry: pullExpiry})
 	if err != nil {
 		return err
 	}
