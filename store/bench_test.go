@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,4 +58,31 @@ func BenchmarkBeginCompleteShare(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkBeginCompleteShareParallel: the two writes of a post from 32
+// goroutines at once, as the worker makes them; group commit shares the
+// fsyncs.
+func BenchmarkBeginCompleteShareParallel(b *testing.B) {
+	db := MustOpen(b)
+	ctx := context.Background()
+	connect(b, db, "m1", "fb1")
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			s, err := db.BeginShare(ctx, store.Share{MemberID: "m1", TitleID: fmt.Sprint("t", i), EventID: fmt.Sprint("e", i)})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := db.CompleteShare(ctx, s.ID, fmt.Sprint("a", i), time.Time{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "posts/s")
 }

@@ -11,9 +11,11 @@ import (
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +82,12 @@ type DB struct {
 	// checkpointOwed: a checkpoint after a purge was blocked by a reader;
 	// CheckpointIfOwed retries it.
 	checkpointOwed atomic.Bool
+
+	// Group commit (see write): writes waiting for the next group, and
+	// whether a group is being committed.
+	wmu    sync.Mutex
+	wqueue []*writeReq
+	wbusy  bool
 }
 
 // Open opens (creating if needed) the database at path, applies pending
@@ -336,19 +344,129 @@ func (db *DB) beginTx(ctx context.Context) (*tx, error) {
 	return &tx{Tx: t, now: db.now()}, nil
 }
 
-// write runs f in one write transaction and commits it. An error from
-// beginning, from f or from the commit rolls back and is returned wrapped
-// with op (see wrap), so f returns plain errors.
+// maxGroupCommit bounds the writes committed together.
+const maxGroupCommit = 128
+
+// writeReq is one write waiting for its turn in a group commit.
+type writeReq struct {
+	ctx  context.Context
+	f    func(*tx) error
+	err  error
+	done chan struct{} // closed when err is final
+	lead chan struct{} // the caller must commit the next group
+}
+
+// write runs f in a write transaction and commits it. An error from
+// beginning, from f or from the commit rolls f's changes back and is
+// returned wrapped with op (see wrap), so f returns plain errors.
+//
+// Writes that arrive while a group is being committed are committed
+// together (group commit): one transaction, each f in its own savepoint so
+// that a failing f undoes only its own changes, and one fsync for all. Each
+// f sees the changes of the writes before it, as if they had been separate
+// transactions in that order, and write returns only once its changes are
+// durable. A failed commit fails every write of the group. f runs on the
+// goroutine of whichever caller leads the group; a panic in f becomes f's
+// error.
 func (db *DB) write(ctx context.Context, op string, f func(*tx) error) error {
-	t, err := db.beginTx(ctx)
+	req := &writeReq{ctx: ctx, f: f, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	db.wmu.Lock()
+	db.wqueue = append(db.wqueue, req)
+	leader := !db.wbusy
+	db.wbusy = true
+	db.wmu.Unlock()
+	if leader {
+		db.commitGroup()
+	}
+	for {
+		select {
+		case <-req.done:
+			return wrap(op, req.err)
+		case <-req.lead:
+			db.commitGroup()
+		}
+	}
+}
+
+// commitGroup commits the queued writes (at most maxGroupCommit) and hands
+// the next group, if any, to the first caller still waiting.
+func (db *DB) commitGroup() {
+	db.wmu.Lock()
+	n := min(len(db.wqueue), maxGroupCommit)
+	group := slices.Clone(db.wqueue[:n])
+	db.wqueue = db.wqueue[n:]
+	db.wmu.Unlock()
+
+	db.runGroup(group)
+	for _, req := range group {
+		close(req.done)
+	}
+
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if len(db.wqueue) == 0 {
+		db.wbusy = false
+		return
+	}
+	db.wqueue[0].lead <- struct{}{}
+}
+
+// runGroup runs the group's writes in one transaction and sets each err.
+func (db *DB) runGroup(group []*writeReq) {
+	fail := func(err error) {
+		for _, req := range group {
+			if req.err == nil {
+				req.err = err
+			}
+		}
+	}
+	// Not a caller's context: database/sql rolls a transaction back when the
+	// context it began with ends, and this one holds every caller's write.
+	bg := context.Background()
+	t, err := db.beginTx(bg)
 	if err != nil {
-		return wrap(op, err)
+		fail(err)
+		return
 	}
 	defer t.Rollback()
-	if err := f(t); err != nil {
-		return wrap(op, err)
+	for _, req := range group {
+		if err := req.ctx.Err(); err != nil {
+			req.err = err
+			continue
+		}
+		if len(group) == 1 {
+			req.err = runWrite(req, t)
+			break
+		}
+		if _, err := t.ExecContext(bg, `SAVEPOINT w`); err != nil {
+			fail(err)
+			return
+		}
+		req.err = runWrite(req, t)
+		if req.err != nil {
+			if _, err := t.ExecContext(bg, `ROLLBACK TO w`); err != nil {
+				fail(err) // SQLite rolled the whole transaction back
+				return
+			}
+		}
+		if _, err := t.ExecContext(bg, `RELEASE w`); err != nil {
+			fail(err)
+			return
+		}
 	}
-	return wrap(op, t.Commit())
+	if err := t.Commit(); err != nil {
+		fail(err)
+	}
+}
+
+// runWrite runs one write's f, turning a panic into its error.
+func runWrite(req *writeReq, t *tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: panic in a write: %v", r)
+		}
+	}()
+	return req.f(t)
 }
 
 // querier is what read helpers need: a *tx, a read *sql.Tx or the reader pool.
