@@ -87,7 +87,7 @@ var settings = []setting{
 	{env: "WATCHSHARE_MAX_EVENT_AGE", def: "24h", usage: "older events are not posted"},
 	{env: "WATCHSHARE_FRIEND_SYNC_EVERY", def: "24h", usage: "per-member friend sync period"},
 	{env: "WATCHSHARE_CONSENT_TTL", def: "17520h", usage: "how long consent to automatic sharing lasts"},
-	{env: "WATCHSHARE_WORKER_CONCURRENCY", def: "16", usage: "events handled at once, so Graph calls in flight (each member's events stay in order)"},
+	{env: "WATCHSHARE_WORKER_CONCURRENCY", def: "128", usage: "events handled at once, so Graph calls in flight (each member's events stay in order)"},
 	{env: "WATCHSHARE_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 	{env: "WATCHSHARE_DEV_ACCOUNT_PAGE", def: "false", boolean: true, usage: "serve the example account page at /account, with a proxy that adds the API token (development only)"},
 }
