@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"watchshare/graph/graphtest"
+	"watchshare/store"
 	"watchshare/worker"
 )
 
@@ -143,24 +143,6 @@ func TestGraphOutageCompletesLater(t *testing.T) {
 	summary(t, "pending_deletions=%d pending_revocations=%d worker_restarts=1 completed_within=%s after the outage", pendingDeletions, pendingRevocations, time.Since(back).Round(time.Second))
 }
 
-// residue counts the canaries' occurrences in the SQLite file, its WAL and
-// its shared-memory file (as cmd/watchshare's privacy tests do).
-func residue(path string, canaries []string) int {
-	hits := 0
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		data, err := os.ReadFile(path + suffix)
-		if err != nil {
-			continue
-		}
-		for _, c := range canaries {
-			if c != "" {
-				hits += bytes.Count(data, []byte(c))
-			}
-		}
-	}
-	return hits
-}
-
 // TestKill9DuringPurge kills the worker with SIGKILL in the middle of a
 // disconnect with delete_posts (Facebook slow to delete) and restarts it:
 // the purge must complete (the NATS command is redelivered; over HTTP the
@@ -190,7 +172,7 @@ func TestKill9DuringPurge(t *testing.T) {
 			for _, a := range r.emu.Actions(fb) {
 				canaries = append(canaries, a.ID)
 			}
-			if n := residue(r.db(), canaries); n == 0 {
+			if n := store.Residue(r.db(), canaries); n == 0 {
 				t.Fatal("no canary on disk before the purge: the scan would prove nothing")
 			}
 
@@ -226,11 +208,11 @@ func TestKill9DuringPurge(t *testing.T) {
 			})
 			// A checkpoint a reader held up (this test polls the API) is
 			// completed by the housekeeping loop within seconds (README).
-			hits := residue(r.db(), canaries)
+			hits := store.Residue(r.db(), canaries)
 			clean := time.Now()
 			for hits != 0 && time.Since(clean) < 30*time.Second {
 				time.Sleep(100 * time.Millisecond)
-				hits = residue(r.db(), canaries)
+				hits = store.Residue(r.db(), canaries)
 			}
 			if hits != 0 {
 				t.Errorf("%d canary bytes of the purged member left in the database files 30s after the purge", hits)

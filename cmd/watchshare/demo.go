@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"watchshare/graph/graphtest"
+	"watchshare/store"
 	"watchshare/worker"
 )
 
@@ -421,25 +422,7 @@ func (d *demo) story(ctx context.Context) error {
 }
 
 // scan counts occurrences of the canaries in the database files.
-func (d *demo) scan(canaries []string) int { return residue(d.sys.cfg.DB, canaries) }
-
-// residue counts occurrences of the canaries in the SQLite file at path,
-// its WAL and its shared-memory file: after a purge it must be zero.
-func residue(path string, canaries []string) int {
-	hits := 0
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		data, err := os.ReadFile(path + suffix)
-		if err != nil {
-			continue
-		}
-		for _, c := range canaries {
-			if c != "" {
-				hits += bytes.Count(data, []byte(c))
-			}
-		}
-	}
-	return hits
-}
+func (d *demo) scan(canaries []string) int { return store.Residue(d.sys.cfg.DB, canaries) }
 
 func equalSet(got []string, want ...string) bool {
 	if len(got) != len(want) {

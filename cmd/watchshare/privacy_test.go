@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"watchshare/graph/graphtest"
+	"watchshare/store"
 	"watchshare/worker"
 )
 
 // residue counts the canaries left in the database files.
-func (ts *testSystem) residue(canaries ...string) int { return residue(ts.sys.cfg.DB, canaries) }
+func (ts *testSystem) residue(canaries ...string) int { return store.Residue(ts.sys.cfg.DB, canaries) }
 
 // seedMember connects member as a distinctively named Facebook user, posts
 // one title and syncs friends; it returns the canaries to look for.
