@@ -38,7 +38,15 @@ const (
 )
 
 // pragmas shared by both pools. busy_timeout is in milliseconds.
-const commonPragmas = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_foreign_keys=on&_secure_delete=on"
+// _stmt_cache_size keeps each connection's most recently used statements
+// prepared (the driver resets them and clears their bindings when they are
+// put back): a statement run again, such as every statement of a post, is
+// not parsed and planned again.
+const commonPragmas = "_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_foreign_keys=on&_secure_delete=on&_stmt_cache_size=" + stmtCacheSize
+
+// stmtCacheSize is the number of statements kept prepared per connection;
+// the hot paths (a skip, a post) use about fifteen.
+const stmtCacheSize = "64"
 
 // writerDSN is the DSN of the single-connection writer pool.
 func writerDSN(p string) string {
