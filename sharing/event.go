@@ -126,22 +126,17 @@ func DecodeWatchEvent(data []byte, now time.Time) (WatchEvent, error) {
 	if len(data) > MaxEventBytes {
 		return WatchEvent{}, invalid("", "payload of %d bytes is over the %d byte limit", len(data), MaxEventBytes)
 	}
-	var raw struct {
-		WatchEvent
-		OccurredAt string `json:"occurred_at"`
+	ev, occurredAt, ok := decodeSimple(data)
+	if !ok {
+		var err error
+		if ev, occurredAt, err = decodeJSON(data); err != nil {
+			return WatchEvent{}, err
+		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&raw); err != nil {
-		return WatchEvent{}, invalid("", "malformed JSON: %v", err)
-	}
-	if dec.More() {
-		return WatchEvent{}, invalid("", "trailing data after the JSON object")
-	}
-	ev := raw.WatchEvent
-	if raw.OccurredAt == "" {
+	if occurredAt == "" {
 		return WatchEvent{}, invalid("occurred_at", "missing")
 	}
-	t, err := time.Parse(time.RFC3339Nano, raw.OccurredAt)
+	t, err := time.Parse(time.RFC3339Nano, occurredAt)
 	if err != nil {
 		return WatchEvent{}, invalid("occurred_at", "not an RFC 3339 time")
 	}
@@ -150,6 +145,24 @@ func DecodeWatchEvent(data []byte, now time.Time) (WatchEvent, error) {
 		return WatchEvent{}, err
 	}
 	return ev, nil
+}
+
+// decodeJSON decodes data with encoding/json: every payload decodeSimple
+// leaves to it, and the reference decodeSimple is tested against. It returns
+// occurred_at unparsed.
+func decodeJSON(data []byte) (WatchEvent, string, error) {
+	var raw struct {
+		WatchEvent
+		OccurredAt string `json:"occurred_at"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		return WatchEvent{}, "", invalid("", "malformed JSON: %v", err)
+	}
+	if dec.More() {
+		return WatchEvent{}, "", invalid("", "trailing data after the JSON object")
+	}
+	return raw.WatchEvent, raw.OccurredAt, nil
 }
 
 // Validate checks every field the contract constrains.
