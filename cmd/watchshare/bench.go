@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -16,7 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"runtime/pprof"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"watchshare/graph/graphtest"
 	"watchshare/store"
 	"watchshare/worker"
+	"watchshare/worker/natsembed"
 )
 
 // benchOptions are the bench's flags.
@@ -44,6 +44,7 @@ type benchOptions struct {
 	probes       int
 	probeRate    int
 	seed         uint64
+	workerBinary string // "": this executable
 	cpuProfile   string
 	keep         bool
 	verbose      bool
@@ -80,12 +81,25 @@ type benchResult struct {
 		P99     float64 `json:"p99"`
 		Samples int     `json:"samples"`
 	} `json:"publish_to_post_latency_ms"`
-	PeakRSSMB       float64 `json:"peak_rss_mb"`
-	WorkerPeakRSSMB float64 `json:"worker_peak_rss_mb"`
-	CPUSeconds      struct {
-		Worker  float64 `json:"worker"`
+	// PeakRSSMB is the peak resident set of the worker process (serve, a
+	// child of the bench) from its start to its stop; WorkerPeakRSSMB the
+	// same at the end of the drain. BenchProcessPeakRSSMB is the bench's
+	// own process: the NATS server holding the streams, the emulator and
+	// the ceilings.
+	PeakRSSMB             float64 `json:"peak_rss_mb"`
+	WorkerPeakRSSMB       float64 `json:"worker_peak_rss_mb"`
+	BenchProcessPeakRSSMB float64 `json:"bench_process_peak_rss_mb"`
+	CPUSeconds            struct {
+		// Worker is the worker process's CPU (user + system) from its start
+		// to the end of the drain.
+		Worker float64 `json:"worker"`
+		// Ceiling is the bench process's CPU while the bare consumer drains:
+		// the consumer's and the NATS server's share (the server runs in the
+		// bench process).
 		Ceiling float64 `json:"ceiling"`
-		Total   float64 `json:"total"`
+		// Total is the bench process's and the worker process's CPU over
+		// the whole run.
+		Total float64 `json:"total"`
 		// CPU per event: less sensitive than rates to other load on the machine.
 		WorkerUSPerEvent  float64 `json:"worker_us_per_event"`
 		CeilingUSPerEvent float64 `json:"ceiling_us_per_event"`
@@ -129,9 +143,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.probes, "probes", 200, "events of the publish-to-post latency probe, published one by one after the drain")
 	fs.IntVar(&o.probeRate, "probe-rate", 100, "probe events per second")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated load")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the worker's drain to this file")
-	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (database, NATS store)")
-	fs.BoolVar(&o.verbose, "v", false, "print the service's JSON logs (warnings and errors)")
+	fs.StringVar(&o.workerBinary, "worker-binary", "", "the watchshare binary run as the worker (`serve`); empty: this executable")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the worker process (its whole life: drain, probe, shutdown) to this file")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (database, NATS store, the worker's log)")
+	fs.BoolVar(&o.verbose, "v", false, "print the worker's JSON logs (warnings and errors)")
 	fs.BoolVar(&o.trace, "trace", false, "print the consumers' progress every 20 ms (pending, delivered, pull requests waiting)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -172,12 +187,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // benchRun is one bench run's environment.
 type benchRun struct {
 	o        benchOptions
-	log      *slog.Logger
 	progress io.Writer
+	dir      string
 	emu      *graphtest.Server
-	sys      *system
+	ns       *natsembed.Server
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	env      map[string]string // the worker's settings
+	cfg      config            // env, parsed as serve parses it
+	worker   *benchWorker      // nil until the drain starts
 	model    *benchModel
 	res      benchResult
 	trace    io.Writer // nil unless -trace
@@ -192,7 +210,17 @@ const (
 	benchProbeTitle     = "probe-"
 )
 
+// bench runs the NATS server (on a loopback port), the emulator, the
+// ceilings and the checks in this process, and the worker as a child
+// process: `watchshare serve`, started once the backlog is published.
 func bench(ctx context.Context, o benchOptions, log *slog.Logger, progress io.Writer) (*benchResult, error) {
+	if o.workerBinary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: the worker binary: %w (use -worker-binary)", err)
+		}
+		o.workerBinary = exe
+	}
 	dir, err := os.MkdirTemp("", "watchshare-bench-")
 	if err != nil {
 		return nil, err
@@ -202,48 +230,31 @@ func bench(ctx context.Context, o benchOptions, log *slog.Logger, progress io.Wr
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	r := &benchRun{o: o, log: log, progress: progress, probeSent: make(map[string]time.Time)}
+	r := &benchRun{o: o, progress: progress, dir: dir, probeSent: make(map[string]time.Time)}
 	if o.trace {
 		r.trace = progress
 	}
+	defer func() {
+		if r.worker != nil {
+			r.worker.kill()
+		}
+	}()
 	// A budget far above the load: Facebook's default of 200 calls per user
 	// and hour would (rightly) throttle a synthetic burst.
 	r.emu = &graphtest.Server{AppCallsPerHour: 1 << 30, Logf: func(string, ...any) {}}
 	r.emu.Start()
 	defer r.emu.Close()
 
-	key := make([]byte, 32)
-	rand.Read(key)
-	env := map[string]string{
-		"FACEBOOK_APP_ID":       graphtest.DefaultAppID,
-		"FACEBOOK_APP_SECRET":   graphtest.DefaultAppSecret,
-		"WATCHSHARE_TOKEN_KEY":  base64.StdEncoding.EncodeToString(key),
-		"WATCHSHARE_API_TOKEN":  "bench-token-0123456789",
-		"WATCHSHARE_GRAPH_URL":  r.emu.GraphURL(),
-		"WATCHSHARE_DIALOG_URL": r.emu.DialogURL(),
-		"WATCHSHARE_DB":         dir + "/watchshare.db",
-		"WATCHSHARE_NATS_DIR":   dir + "/nats",
-		"WATCHSHARE_HTTP_ADDR":  "127.0.0.1:0",
+	var nsLog *slog.Logger
+	if o.verbose {
+		nsLog = log
 	}
-	if o.concurrency > 0 {
-		env["WATCHSHARE_WORKER_CONCURRENCY"] = strconv.Itoa(o.concurrency)
-	}
-	cfg, err := parseConfig("bench", nil, func(k string) string { return env[k] }, true, io.Discard)
+	r.ns, err = natsembed.Start(ctx, natsembed.Options{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0", Logger: nsLog})
 	if err != nil {
 		return nil, err
 	}
-	cfg.holdWorker = true
-	r.o.load.shareAfter, r.o.load.maxAge = cfg.ShareAfter, cfg.MaxEventAge
-	r.sys, err = startSystem(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		r.sys.shutdown(sctx)
-	}()
-	r.nc, err = r.sys.msg.embedded.Connect(nats.Name("watchshare-bench"))
+	defer r.ns.Shutdown()
+	r.nc, err = r.ns.Connect(nats.Name("watchshare-bench"))
 	if err != nil {
 		return nil, err
 	}
@@ -251,10 +262,45 @@ func bench(ctx context.Context, o benchOptions, log *slog.Logger, progress io.Wr
 	if r.js, err = jetstream.New(r.nc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
 		return nil, err
 	}
+	if err := worker.EnsureStreams(ctx, r.js); err != nil {
+		return nil, err
+	}
+
+	key := make([]byte, 32)
+	rand.Read(key)
+	r.env = map[string]string{
+		"WATCHSHARE_NATS_URL":   r.ns.ClientURL(),
+		"WATCHSHARE_DB":         filepath.Join(dir, "watchshare.db"),
+		"WATCHSHARE_HTTP_ADDR":  "127.0.0.1:0",
+		"FACEBOOK_APP_ID":       graphtest.DefaultAppID,
+		"FACEBOOK_APP_SECRET":   graphtest.DefaultAppSecret,
+		"WATCHSHARE_GRAPH_URL":  r.emu.GraphURL(),
+		"WATCHSHARE_DIALOG_URL": r.emu.DialogURL(),
+		"WATCHSHARE_TOKEN_KEY":  base64.StdEncoding.EncodeToString(key),
+		"WATCHSHARE_API_TOKEN":  "bench-token-0123456789",
+		"WATCHSHARE_LOG_LEVEL":  "warn",
+	}
+	if o.concurrency > 0 {
+		r.env["WATCHSHARE_WORKER_CONCURRENCY"] = strconv.Itoa(o.concurrency)
+	}
+	if o.cpuProfile != "" {
+		abs, err := filepath.Abs(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		r.env[serveCPUProfileEnv] = abs
+	}
+	// The worker's settings, parsed as serve will parse them: the model
+	// uses its share threshold and maximum event age.
+	r.cfg, err = parseConfig("bench", nil, func(k string) string { return r.env[k] }, true, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	r.o.load.shareAfter, r.o.load.maxAge = r.cfg.ShareAfter, r.cfg.MaxEventAge
 
 	p := &r.res.Params
 	p.Members, p.Connected, p.ConnectedMembers = o.load.members, o.load.connected, o.load.nConnected()
-	p.Events, p.Mix, p.WorkerConcurrency = o.events, o.load.mix, cfg.WorkerConcurrency
+	p.Events, p.Mix, p.WorkerConcurrency = o.events, o.load.mix, r.cfg.WorkerConcurrency
 	p.GraphLatencyMS = float64(o.graphLatency) / float64(time.Millisecond)
 
 	steps := []struct {
@@ -267,17 +313,21 @@ func bench(ctx context.Context, o benchOptions, log *slog.Logger, progress io.Wr
 		{"bare HTTP client", r.httpCeiling},
 		{"worker", r.drain},
 		{"latency probe", r.probe},
+		{"stopping the worker", r.stopWorker},
 		{"checking posts", r.check},
 	}
 	for _, s := range steps {
 		start := time.Now()
 		if err := s.f(ctx); err != nil {
+			if r.worker != nil {
+				fmt.Fprintf(progress, "bench: the worker's log (last lines):\n%s\n", r.worker.logTail(40))
+			}
 			return nil, fmt.Errorf("bench: %s: %w", s.name, err)
 		}
 		fmt.Fprintf(progress, "bench: %s: %.1fs\n", s.name, time.Since(start).Seconds())
 	}
-	r.res.PeakRSSMB = peakRSSMB()
-	r.res.CPUSeconds.Total = cpuSeconds()
+	r.res.BenchProcessPeakRSSMB = vmHWMMB("/proc/self/status")
+	r.res.CPUSeconds.Total += cpuSeconds()
 	r.res.CPUSeconds.WorkerUSPerEvent = math.Round(r.res.CPUSeconds.Worker/float64(o.events)*1e7) / 10
 	r.res.CPUSeconds.CeilingUSPerEvent = math.Round(r.res.CPUSeconds.Ceiling/float64(o.events)*1e7) / 10
 	r.res.round()
@@ -285,14 +335,24 @@ func bench(ctx context.Context, o benchOptions, log *slog.Logger, progress io.Wr
 }
 
 // seed connects the first C·M members (emulator users with a token, and the
-// connections imported in bulk), hides a title for every 50th and pauses
+// connections imported in bulk into the worker's database, which is closed
+// again before the worker starts), hides a title for every 50th and pauses
 // every 100th of them.
-func (r *benchRun) seed(ctx context.Context) error {
+func (r *benchRun) seed(ctx context.Context) (err error) {
+	db, err := store.Open(ctx, r.cfg.DB, store.Options{TokenKey: r.cfg.TokenKey})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	l := r.o.load
 	now := time.Now()
 	var conns []store.Connection
 	flush := func() error {
-		err := r.sys.db.ImportConnections(ctx, conns, now.Add(24*time.Hour))
+		err := db.ImportConnections(ctx, conns, now.Add(24*time.Hour))
 		conns = conns[:0]
 		return err
 	}
@@ -313,12 +373,12 @@ func (r *benchRun) seed(ctx context.Context) error {
 	}
 	for i := range l.nConnected() {
 		if h := l.hiddenTitle(i); h >= 0 {
-			if _, _, err := r.sys.db.HideTitle(ctx, benchMemberID(i), benchTitleOf(h).id); err != nil {
+			if _, _, err := db.HideTitle(ctx, benchMemberID(i), benchTitleOf(h).id); err != nil {
 				return err
 			}
 		}
 		if l.isPaused(i) {
-			if err := r.sys.db.SetSharingEnabled(ctx, benchMemberID(i), false); err != nil {
+			if err := db.SetSharingEnabled(ctx, benchMemberID(i), false); err != nil {
 				return err
 			}
 		}
@@ -391,6 +451,7 @@ func (r *benchRun) ceiling(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// This process's CPU: the consumer's and the NATS server's.
 	cpu0, start := cpuSeconds(), time.Now()
 	it, err := cons.Messages()
 	if err != nil {
@@ -408,7 +469,7 @@ func (r *benchRun) ceiling(ctx context.Context) error {
 		}
 	}
 	it.Stop()
-	if err := waitDrained(ctx, cons, r.trace); err != nil {
+	if err := waitDrained(ctx, cons, r.trace, nil, nil); err != nil {
 		return err
 	}
 	secs := time.Since(start).Seconds()
@@ -420,8 +481,9 @@ func (r *benchRun) ceiling(ctx context.Context) error {
 }
 
 // waitDrained polls the consumer until nothing is pending or unacknowledged;
-// a non-nil trace gets every poll's figures.
-func waitDrained(ctx context.Context, cons jetstream.Consumer, trace io.Writer) error {
+// a non-nil trace gets every poll's figures. It gives up when exited is
+// closed (nil: never), with exitErr's error.
+func waitDrained(ctx context.Context, cons jetstream.Consumer, trace io.Writer, exited <-chan struct{}, exitErr func() error) error {
 	for {
 		info, err := cons.Info(ctx)
 		if err != nil {
@@ -437,6 +499,8 @@ func waitDrained(ctx context.Context, cons jetstream.Consumer, trace io.Writer) 
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-exited:
+			return exitErr()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -492,40 +556,96 @@ func (r *benchRun) httpCeiling(ctx context.Context) error {
 	return nil
 }
 
-// drain starts the worker on the published backlog and waits until its
-// durable consumer has nothing pending or unacknowledged: every event is
-// settled, so every post is on the emulator.
+// drain starts the worker process on the published backlog and waits until
+// its durable consumer has nothing pending or unacknowledged: every event is
+// settled, so every post is on the emulator. The drain is timed from the
+// process's start, so it includes starting serve (opening the database,
+// connecting to NATS).
 func (r *benchRun) drain(ctx context.Context) error {
-	resetPeakRSS()
-	if r.o.cpuProfile != "" {
-		f, err := os.Create(r.o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	var tee io.Writer
+	if r.o.verbose {
+		tee = r.progress
 	}
-	cpu0, start := cpuSeconds(), time.Now()
-	if err := r.sys.msg.resumeWorker(ctx); err != nil {
-		return err
-	}
-	cons, err := r.js.Consumer(ctx, worker.StreamPlayback, worker.DurableName)
+	w, err := startBenchWorker(r.o.workerBinary, r.env, filepath.Join(r.dir, "serve.log"), tee)
 	if err != nil {
 		return err
 	}
-	if err := waitDrained(ctx, cons, r.trace); err != nil {
+	r.worker = w
+	cons, err := r.workerConsumer(ctx)
+	if err != nil {
 		return err
 	}
-	secs := time.Since(start).Seconds()
-	r.res.CPUSeconds.Worker = cpuSeconds() - cpu0
-	r.res.WorkerPeakRSSMB = peakRSSMB()
+	if err := waitDrained(ctx, cons, r.trace, w.exited(), w.exitError); err != nil {
+		return err
+	}
+	secs := time.Since(w.started).Seconds()
+	if r.res.CPUSeconds.Worker, err = w.cpuSeconds(); err != nil {
+		return err
+	}
+	r.res.WorkerPeakRSSMB = w.peakRSSMB()
 	r.res.Events.WorkerSecs = secs
 	r.res.Events.WorkerPerS = float64(r.o.events) / secs
 	r.res.Events.Ratio = round3(r.res.Events.WorkerPerS / r.res.Events.CeilingPerS)
-	r.res.Events.DeadLettered = int64(r.sys.msg.consumer.Stats().DeadLettered)
+	return nil
+}
+
+// workerConsumer waits for the worker process to create its durable
+// consumer on PLAYBACK.
+func (r *benchRun) workerConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	deadline := time.After(time.Minute)
+	for {
+		cons, err := r.js.Consumer(ctx, worker.StreamPlayback, worker.DurableName)
+		if err == nil {
+			return cons, nil
+		}
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-r.worker.exited():
+			return nil, r.worker.exitError()
+		case <-deadline:
+			return nil, errors.New("the worker created no consumer within a minute")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// deadLetters counts the watch events the worker dead-lettered (drain and
+// probe).
+func (r *benchRun) deadLetters(ctx context.Context) (int64, error) {
+	s, err := r.js.Stream(ctx, worker.StreamDLQ)
+	if err != nil {
+		return 0, err
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(worker.DLQSubject(worker.StreamPlayback)))
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return int64(n), nil
+}
+
+// stopWorker takes the worker process's peak resident set, stops it with
+// SIGTERM, as production does, expects exit code 0, and adds its CPU time
+// to the total.
+//
+// The peak is VmHWM, read before the stop: the Maxrss of the exited
+// process's resource usage is no good, because Linux starts a process's
+// Maxrss at exec with the peak of the memory it replaces, and Go starts
+// children with vfork, on the bench process's memory.
+func (r *benchRun) stopWorker(ctx context.Context) error {
+	r.res.PeakRSSMB = r.worker.peakRSSMB()
+	ru, err := r.worker.stop(shutdownGrace + 5*time.Second)
+	if err != nil {
+		return err
+	}
+	r.res.CPUSeconds.Total += rusageSeconds(ru)
 	return nil
 }
 
@@ -569,7 +689,7 @@ func (r *benchRun) probe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitDrained(ctx, cons, r.trace)
+	return waitDrained(ctx, cons, r.trace, r.worker.exited(), r.worker.exitError)
 }
 
 // check reads every connected member's actions from the emulator and
@@ -579,6 +699,10 @@ func (r *benchRun) check(ctx context.Context) error {
 	l := r.o.load
 	c := &r.res.Correctness
 	c.Expected = len(r.model.expected)
+	var err error
+	if r.res.Events.DeadLettered, err = r.deadLetters(ctx); err != nil {
+		return err
+	}
 	var lat []float64
 	posted := make(map[benchPair]struct{})
 	for i := range l.nConnected() {
@@ -639,25 +763,3 @@ func cpuSeconds() float64 {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
-
-// peakRSSMB is the process's peak resident set (VmHWM) in MiB, 0 where
-// /proc is missing.
-func peakRSSMB() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return math.Round(kb/1024*10) / 10
-		}
-	}
-	return 0
-}
-
-// resetPeakRSS restarts VmHWM from the current resident set (Linux 4.0+),
-// so that peakRSSMB afterwards is the peak of what follows.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }

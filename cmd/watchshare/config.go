@@ -46,9 +46,6 @@ type config struct {
 	// in tests; zero means the service's defaults.
 	pendingStaleAfter time.Duration
 	rateLimitBackoff  time.Duration
-	// holdWorker makes startSystem leave the worker stopped until
-	// messaging.resumeWorker (the bench publishes its backlog first).
-	holdWorker bool
 }
 
 // setting describes one contract setting: its environment variable, the flag

@@ -47,7 +47,6 @@ type messaging struct {
 	js       jetstream.JetStream
 	ann      *worker.Announcer
 	consumer *worker.Consumer
-	svc      *service.Service // set by startWorker
 
 	closed chan struct{} // closed by nats once the connection is closed
 
@@ -108,21 +107,8 @@ func (m *messaging) triggerFriendSync(ctx context.Context, memberID string) erro
 	return err
 }
 
-// startWorker starts the consumers and the background loops. With
-// cfg.holdWorker it only remembers svc: the bench publishes its backlog
-// first and then starts the worker with resumeWorker.
+// startWorker starts the consumers and the background loops.
 func (m *messaging) startWorker(ctx context.Context, svc *service.Service) error {
-	m.svc = svc
-	if m.cfg.holdWorker {
-		return nil
-	}
-	return m.resumeWorker(ctx)
-}
-
-// resumeWorker starts the consumers and the background loops of a worker
-// held by cfg.holdWorker.
-func (m *messaging) resumeWorker(ctx context.Context) error {
-	svc := m.svc
 	h := &handler{svc: svc, log: m.log, publish: func(ctx context.Context, subject string, data []byte, msgID string) error {
 		_, err := worker.PublishCommand(ctx, m.js, subject, data, msgID)
 		return err
