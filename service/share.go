@@ -114,8 +114,10 @@ func (t *throttle) hold(now time.Time, memberID string, d time.Duration) {
 // *UnavailableError tell the caller how to settle the message.
 func (s *Service) ProcessWatch(ctx context.Context, ev sharing.WatchEvent) (Outcome, error) {
 	out, err := s.processWatch(ctx, ev)
-	s.log.DebugContext(ctx, "watch event", slog.String("event_id", ev.EventID), slog.String("member_id", ev.MemberID),
-		slog.String("title_id", ev.Title.ID), slog.Bool("posted", out.Posted), slog.String("skipped", string(out.Skipped)), slog.Any("error", err))
+	if s.log.Enabled(ctx, slog.LevelDebug) { // no fields built for nothing: this runs for every event
+		s.log.DebugContext(ctx, "watch event", slog.String("event_id", ev.EventID), slog.String("member_id", ev.MemberID),
+			slog.String("title_id", ev.Title.ID), slog.Bool("posted", out.Posted), slog.String("skipped", string(out.Skipped)), slog.Any("error", err))
+	}
 	var (
 		re *RetryError
 		pe *PermanentError
