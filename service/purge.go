@@ -93,14 +93,18 @@ func (s *Service) Disconnect(ctx context.Context, memberID string, deletePosts b
 	if err != nil {
 		return DisconnectResult{}, storeErr("in-flight shares", err)
 	}
+	queued, err := s.db.QueuedDeletions(ctx, memberID) // titles hidden while Facebook failed
+	if err != nil {
+		return DisconnectResult{}, storeErr("queued deletions", err)
+	}
 	switch {
 	case inFlight > 0:
 		s.log.InfoContext(ctx, "posts in flight: the revocation waits until they settle", slog.String("member_id", memberID), slog.Int("in_flight", inFlight))
 		queueRevoke(s.now().Add(graph.DefaultTimeout))
-	case len(leftover) > 0:
+	case len(leftover) > 0 || queued > 0:
 		// Deleting a post needs the app's access: revoking now would make
 		// the queued deletions impossible. The outbox revokes after them.
-		s.log.InfoContext(ctx, "post deletions pending: the revocation waits for them", slog.String("member_id", memberID), slog.Int("pending_deletions", len(leftover)))
+		s.log.InfoContext(ctx, "post deletions pending: the revocation waits for them", slog.String("member_id", memberID), slog.Int("pending_deletions", len(leftover)+queued))
 		queueRevoke(time.Time{})
 	default:
 		err := sess.RevokeApp(gctx)
@@ -110,7 +114,8 @@ func (s *Service) Disconnect(ctx context.Context, memberID string, deletePosts b
 			queueRevoke(time.Time{})
 		}
 	}
-	counts, err := s.db.PurgeMember(ctx, memberID, store.PurgeOptions{Path: path, Revoke: revoke})
+	// Deletions the member asked for (hidden titles) outlive the purge.
+	counts, err := s.db.PurgeMember(ctx, memberID, store.PurgeOptions{Path: path, Revoke: revoke, KeepDeletions: true})
 	if err != nil {
 		return DisconnectResult{}, storeErr("purge", err)
 	}

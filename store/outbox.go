@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -75,8 +77,9 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease t
 		}, `SELECT `+outboxCols+`, o.token_ct, c.token_ct
 			FROM outbox o LEFT JOIN connections c ON o.token_ct IS NULL AND c.member_id = o.member_id
 			WHERE o.next_attempt_at <= ?1 AND (o.expires_at IS NULL OR o.expires_at > ?1)
-			-- a revocation waits for the member's post deletions: they need the app's access
-			AND NOT (o.kind = 'revoke' AND EXISTS (SELECT 1 FROM outbox d
+			-- a revocation waits for the member's post deletions: they need the app's access;
+			-- in the last hour of its life it goes anyway (they expire with it)
+			AND NOT (o.kind = 'revoke' AND (o.expires_at IS NULL OR o.expires_at > ?1 + 3600000) AND EXISTS (SELECT 1 FROM outbox d
 				WHERE d.kind = 'delete_action' AND d.member_id = o.member_id AND (d.expires_at IS NULL OR d.expires_at > ?1)))
 			ORDER BY o.next_attempt_at, o.id LIMIT ?2`, now.UnixMilli(), limit)
 		if err != nil {
@@ -99,7 +102,11 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease t
 		switch {
 		case cl.ownCT != nil:
 			item.OwnToken = true
-			item.Token, err = db.seal.open(cl.ownCT, outboxAAD(item.MemberID))
+			var actionID string
+			item.Token, actionID, err = db.openOwn(item.MemberID, cl.ownCT)
+			if actionID != "" {
+				item.ActionID = actionID
+			}
 		case cl.memberCT != nil:
 			item.Token, err = db.seal.open(cl.memberCT, tokenAAD(item.MemberID))
 		}
@@ -110,6 +117,67 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease t
 		out = append(out, item)
 	}
 	return out, nil
+}
+
+// insertOwnTokenItem inserts an outbox item that outlives the connection:
+// its token and action id (if any) are sealed together under the outbox
+// associated data, so neither is on disk in the clear. Defaults:
+// NextAttemptAt now, ExpiresAt now+OrphanTTL.
+func (db *DB) insertOwnTokenItem(ctx context.Context, tx *tx, item OutboxItem) (int64, error) {
+	var ct []byte
+	if item.Token != "" || item.ActionID != "" {
+		var err error
+		if ct, err = db.sealOwn(item.MemberID, item.Token, item.ActionID); err != nil {
+			return 0, err
+		}
+	}
+	next := msTime(item.NextAttemptAt)
+	if next.IsZero() {
+		next = tx.now
+	}
+	expires := msTime(item.ExpiresAt)
+	if expires.IsZero() {
+		expires = tx.now.Add(OrphanTTL)
+	}
+	var shareID any
+	if item.ShareID != 0 {
+		shareID = item.ShareID
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO outbox (kind, member_id, facebook_user_id, action_id, share_id, token_ct,
+			created_at, next_attempt_at, expires_at) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?) RETURNING id`,
+		string(item.Kind), item.MemberID, item.FacebookUserID, shareID, ct,
+		tx.now.UnixMilli(), next.UnixMilli(), expires.UnixMilli()).Scan(&id)
+	return id, err
+}
+
+// ownPayload is what an item that outlives the connection keeps, sealed:
+// the token to act with and the action to delete.
+type ownPayload struct {
+	Token    string `json:"t"`
+	ActionID string `json:"a,omitempty"`
+}
+
+func (db *DB) sealOwn(memberID, token, actionID string) ([]byte, error) {
+	b, err := json.Marshal(ownPayload{Token: token, ActionID: actionID})
+	if err != nil {
+		return nil, err
+	}
+	return db.seal.seal(string(b), outboxAAD(memberID))
+}
+
+// openOwn opens what sealOwn sealed; a bare token (sealed by an earlier
+// version, which kept the action id in the clear) is accepted too.
+func (db *DB) openOwn(memberID string, ct []byte) (token, actionID string, err error) {
+	pt, err := db.seal.open(ct, outboxAAD(memberID))
+	if err != nil || !strings.HasPrefix(pt, "{") {
+		return pt, "", err
+	}
+	var p ownPayload
+	if err := json.Unmarshal([]byte(pt), &p); err != nil {
+		return "", "", err
+	}
+	return p.Token, p.ActionID, nil
 }
 
 // CompleteOutbox deletes a finished item; for a delete_action it also deletes

@@ -109,6 +109,16 @@ func (db *DB) purge(ctx context.Context, tx *tx, memberID string, opts PurgeOpti
 		}
 	}
 
+	if opts.KeepDeletions && tokenCT != nil {
+		if err := db.keepQueuedDeletions(ctx, tx, memberID, tokenCT); err != nil {
+			return PurgeCounts{}, err
+		}
+	}
+
+	outboxPurge := `DELETE FROM outbox WHERE member_id = ? AND kind <> 'revoke'`
+	if opts.KeepDeletions {
+		outboxPurge += ` AND token_ct IS NULL` // the kept deletions, sealed above
+	}
 	var c PurgeCounts
 	for _, d := range []struct {
 		n     *int
@@ -121,7 +131,7 @@ func (db *DB) purge(ctx context.Context, tx *tx, memberID string, opts PurgeOpti
 		{&c.Friends, false, `DELETE FROM friends WHERE member_id = ?`, memberID},
 		{&c.FriendOf, fbID.String == "", `DELETE FROM friends WHERE friend_facebook_user_id = ?`, fbID.String},
 		{&c.OAuthStates, false, `DELETE FROM oauth_states WHERE member_id = ?`, memberID},
-		{&c.Outbox, false, `DELETE FROM outbox WHERE member_id = ? AND kind <> 'revoke'`, memberID},
+		{&c.Outbox, false, outboxPurge, memberID},
 		{&c.HiddenTitles, !opts.DeleteHidden, `DELETE FROM hidden_titles WHERE member_id = ?`, memberID},
 		{new(int), !opts.DeleteHidden, `DELETE FROM members WHERE member_id = ?`, memberID}, // settings row, not counted
 	} {
@@ -142,6 +152,46 @@ func (db *DB) purge(ctx context.Context, tx *tx, memberID string, opts PurgeOpti
 		return PurgeCounts{}, err
 	}
 	return c, bumpVersion(ctx, tx)
+}
+
+// keepQueuedDeletions turns the member's queued post deletions into items
+// that outlive the purge (see PurgeOptions.KeepDeletions).
+func (db *DB) keepQueuedDeletions(ctx context.Context, tx *tx, memberID string, tokenCT []byte) error {
+	token, err := db.seal.open(tokenCT, tokenAAD(memberID))
+	if err != nil {
+		db.log.WarnContext(ctx, "store: token does not decrypt; queued deletions purged with the member")
+		return nil
+	}
+	type queued struct {
+		id       int64
+		actionID string
+	}
+	items, err := queryAll(ctx, tx, func(rows *sql.Rows) (queued, error) {
+		var q queued
+		err := rows.Scan(&q.id, &q.actionID)
+		return q, err
+	}, `SELECT id, action_id FROM outbox WHERE member_id = ? AND kind = 'delete_action' AND token_ct IS NULL`, memberID)
+	if err != nil {
+		return err
+	}
+	for _, q := range items {
+		ct, err := db.sealOwn(memberID, token, q.actionID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET token_ct = ?, action_id = '', share_id = NULL, last_error = '',
+			expires_at = ? WHERE id = ?`, ct, tx.now.Add(OrphanTTL).UnixMilli(), q.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// QueuedDeletions counts the member's queued post deletions.
+func (db *DB) QueuedDeletions(ctx context.Context, memberID string) (int, error) {
+	var n int
+	err := db.reader.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE member_id = ? AND kind = 'delete_action'`, memberID).Scan(&n)
+	return n, wrap("queued deletions", err)
 }
 
 // queueRevoke queues r as the member's revoke (see PurgeOptions.Revoke) and

@@ -393,3 +393,56 @@ func TestPurgeMember_CheckpointBlockedByReader(t *testing.T) {
 		t.Fatalf("second CheckpointIfOwed = %v", err)
 	}
 }
+
+// With KeepDeletions a disconnect keeps the deletions of titles the member
+// hid: sealed (no action id, token or error text in the clear), still due,
+// and ahead of the revocation, which goes anyway in its last hour.
+func TestPurgeMember_KeepDeletions(t *testing.T) {
+	db, clock := MustOpenClock(t)
+	ctx := context.Background()
+	const (
+		action = "ACTIONCANARY-KEPT"
+		token  = "TOKENCANARY-KEPT"
+		errTxt = "ERRORCANARY-KEPT"
+	)
+	if _, err := db.SaveConnection(ctx, store.Connection{MemberID: "m1", FacebookUserID: "fb1", Name: "M One",
+		CanPublish: true, Token: token}); err != nil {
+		t.Fatal(err)
+	}
+	post(t, db, "m1", "t1", "e1", action)
+	_, dels, err := db.HideTitle(ctx, "m1", "t1")
+	if err != nil || len(dels) != 1 {
+		t.Fatalf("HideTitle = %v, %v", dels, err)
+	}
+	if err := db.RetryOutbox(ctx, dels[0].ID, clock.Now(), errTxt); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.QueuedDeletions(ctx, "m1"); err != nil || n != 1 {
+		t.Fatalf("QueuedDeletions = %d, %v", n, err)
+	}
+	counts, err := db.PurgeMember(ctx, "m1", store.PurgeOptions{Path: store.PurgeDisconnect, KeepDeletions: true,
+		Revoke: &store.OutboxItem{ExpiresAt: clock.Now().Add(7 * 24 * time.Hour)}})
+	if err != nil || counts.Outbox != 0 || counts.Shares != 1 {
+		t.Fatalf("PurgeMember = %+v, %v", counts, err)
+	}
+	for _, canary := range []string{action, token, errTxt} {
+		if hits := fileHits(t, db.Path(), canary); len(hits) != 0 {
+			t.Errorf("%q in the clear after the purge: %v", canary, hits)
+		}
+	}
+	now := clock.Now().Add(time.Minute)
+	items, err := db.ClaimOutbox(ctx, now, 10, time.Minute)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("ClaimOutbox = %v, %v; want the kept deletion only (the revocation waits)", items, err)
+	}
+	it := items[0]
+	if it.Kind != store.OutboxDeleteAction || it.ActionID != action || it.Token != token || !it.OwnToken || it.ShareID != 0 {
+		t.Fatalf("kept deletion = %+v (token %q)", it, it.Token)
+	}
+	// The deletion keeps failing: in the revocation's last hour it goes anyway.
+	late := clock.Now().Add(7*24*time.Hour - 30*time.Minute)
+	items, err = db.ClaimOutbox(ctx, late, 10, time.Minute)
+	if err != nil || len(items) != 2 || items[0].Kind != store.OutboxRevoke {
+		t.Fatalf("ClaimOutbox in the revocation's last hour = %v, %v; want the revocation and the deletion", items, err)
+	}
+}

@@ -302,37 +302,6 @@ func (db *DB) RecordOrphanAction(ctx context.Context, item OutboxItem) error {
 	})
 }
 
-// insertOwnTokenItem inserts an outbox item that outlives the connection: its
-// token (if any) is sealed under the outbox associated data. Defaults:
-// NextAttemptAt now, ExpiresAt now+OrphanTTL.
-func (db *DB) insertOwnTokenItem(ctx context.Context, tx *tx, item OutboxItem) (int64, error) {
-	var ct []byte
-	if item.Token != "" {
-		var err error
-		if ct, err = db.seal.seal(item.Token, outboxAAD(item.MemberID)); err != nil {
-			return 0, err
-		}
-	}
-	next := msTime(item.NextAttemptAt)
-	if next.IsZero() {
-		next = tx.now
-	}
-	expires := msTime(item.ExpiresAt)
-	if expires.IsZero() {
-		expires = tx.now.Add(OrphanTTL)
-	}
-	var shareID any
-	if item.ShareID != 0 {
-		shareID = item.ShareID
-	}
-	var id int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO outbox (kind, member_id, facebook_user_id, action_id, share_id, token_ct,
-			created_at, next_attempt_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		string(item.Kind), item.MemberID, item.FacebookUserID, item.ActionID, shareID, ct,
-		tx.now.UnixMilli(), next.UnixMilli(), expires.UnixMilli()).Scan(&id)
-	return id, err
-}
-
 // ---------------------------------------------------------------------------
 // Hidden titles
 

@@ -210,6 +210,12 @@ type PurgeOptions struct {
 	// one is added. On success Revoke.ID holds the queued item's id (0 if
 	// nothing could be queued: no token and no Facebook id).
 	Revoke *OutboxItem
+	// KeepDeletions lets the member's queued post deletions (titles they
+	// hid) outlive the purge: each keeps the member's token and its action
+	// id sealed (nothing in the clear), its share link and error text go,
+	// and it expires after OrphanTTL. For a disconnect from our side, where
+	// the token still works; pointless after the member removed the app.
+	KeepDeletions bool
 }
 
 // PurgeCounts says how many rows a purge deleted, per kind.

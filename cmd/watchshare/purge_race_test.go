@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"watchshare/graph/graphtest"
+
 	"watchshare/worker"
 )
 
@@ -71,4 +73,30 @@ func TestPostRacingDeauthorizeLeavesNothing(t *testing.T) {
 	if m := ts.member("leaver"); m["status"] != "not_connected" {
 		t.Fatalf("member = %v", m)
 	}
+}
+
+// A member hides a posted title while Facebook is down (the deletion is
+// queued), then disconnects: the hide still happens at Facebook once it is
+// back, and only then is the app revoked; afterwards nothing is left.
+func TestHideThenDisconnectDuringOutage(t *testing.T) {
+	ts := newTestSystem(t, nil)
+	const fbID = "730003"
+	canaries := ts.seedMember("hider", fbID, "Hester Hideaway")
+	for _, a := range ts.emu.Actions(fbID) {
+		canaries = append(canaries, a.ID)
+	}
+	ts.emu.SetOutage(graphtest.Outage503)
+	status, out := ts.api("PUT", "/v1/members/hider/hidden-titles/p-hider", nil)
+	if status != 200 || out["pending_deletions"] != float64(1) {
+		t.Fatalf("hide during the outage = %d %v", status, out)
+	}
+	status, out = ts.api("POST", "/v1/members/hider/disconnect", map[string]any{"delete_posts": false})
+	if status != 200 || out["revocation"] != "pending" {
+		t.Fatalf("disconnect during the outage = %d %v", status, out)
+	}
+	ts.emu.SetOutage(graphtest.OutageNone)
+	ts.clock.Advance(time.Hour) // past every backoff
+	waitFor(t, "the hidden title's post deleted at Facebook", func() bool { return len(ts.emu.Actions(fbID)) == 0 })
+	waitFor(t, "the revocation", func() bool { return !ts.emu.Authorized(fbID) })
+	waitFor(t, "no residue", func() bool { return ts.residue(canaries...) == 0 })
 }
