@@ -115,17 +115,9 @@ func (s *Service) Disconnect(ctx context.Context, memberID string, deletePosts b
 		}
 	}
 	// Deletions the member asked for (hidden titles) outlive the purge.
-	counts, err := s.db.PurgeMember(ctx, memberID, store.PurgeOptions{Path: path, Revoke: revoke, KeepDeletions: true})
+	counts, err := s.db.PurgeMember(ctx, memberID, store.PurgeOptions{Path: path, Revoke: revoke, KeepDeletions: true, Deletions: leftover})
 	if err != nil {
 		return DisconnectResult{}, storeErr("purge", err)
-	}
-	// Deletions Facebook refused just now are retried with the token kept
-	// encrypted for at most seven days, so they must be queued after the
-	// purge (which removes the member's outbox).
-	for _, it := range leftover {
-		if err := s.db.RecordOrphanAction(ctx, it); err != nil {
-			s.log.ErrorContext(ctx, "queueing a post deletion", slog.String("member_id", memberID), slog.Any("error", err))
-		}
 	}
 	s.afterPurge(ctx, memberID, path, counts)
 	return DisconnectResult{Status: "not_connected", Revocation: revocation, Purged: counts}, nil

@@ -143,6 +143,13 @@ func (db *DB) purge(ctx context.Context, tx *tx, memberID string, opts PurgeOpti
 		}
 	}
 
+	for _, d := range opts.Deletions {
+		d.Kind, d.MemberID, d.ShareID = OutboxDeleteAction, memberID, 0
+		if _, err := db.insertOwnTokenItem(ctx, tx, d); err != nil {
+			return PurgeCounts{}, err
+		}
+	}
+
 	countsJSON, err := json.Marshal(c)
 	if err != nil {
 		return PurgeCounts{}, err

@@ -404,6 +404,7 @@ func TestPurgeMember_KeepDeletions(t *testing.T) {
 		action = "ACTIONCANARY-KEPT"
 		token  = "TOKENCANARY-KEPT"
 		errTxt = "ERRORCANARY-KEPT"
+		left   = "ACTIONCANARY-LEFTOVER" // a deletion that failed just before the purge
 	)
 	if _, err := db.SaveConnection(ctx, store.Connection{MemberID: "m1", FacebookUserID: "fb1", Name: "M One",
 		CanPublish: true, Token: token}); err != nil {
@@ -421,28 +422,35 @@ func TestPurgeMember_KeepDeletions(t *testing.T) {
 		t.Fatalf("QueuedDeletions = %d, %v", n, err)
 	}
 	counts, err := db.PurgeMember(ctx, "m1", store.PurgeOptions{Path: store.PurgeDisconnect, KeepDeletions: true,
-		Revoke: &store.OutboxItem{ExpiresAt: clock.Now().Add(7 * 24 * time.Hour)}})
+		Revoke:    &store.OutboxItem{ExpiresAt: clock.Now().Add(7 * 24 * time.Hour)},
+		Deletions: []store.OutboxItem{{ActionID: left, Token: token}}})
 	if err != nil || counts.Outbox != 0 || counts.Shares != 1 {
 		t.Fatalf("PurgeMember = %+v, %v", counts, err)
 	}
-	for _, canary := range []string{action, token, errTxt} {
+	for _, canary := range []string{action, token, errTxt, left} {
 		if hits := fileHits(t, db.Path(), canary); len(hits) != 0 {
 			t.Errorf("%q in the clear after the purge: %v", canary, hits)
 		}
 	}
 	now := clock.Now().Add(time.Minute)
 	items, err := db.ClaimOutbox(ctx, now, 10, time.Minute)
-	if err != nil || len(items) != 1 {
-		t.Fatalf("ClaimOutbox = %v, %v; want the kept deletion only (the revocation waits)", items, err)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("ClaimOutbox = %v, %v; want the two deletions only (the revocation waits)", items, err)
 	}
-	it := items[0]
-	if it.Kind != store.OutboxDeleteAction || it.ActionID != action || it.Token != token || !it.OwnToken || it.ShareID != 0 {
-		t.Fatalf("kept deletion = %+v (token %q)", it, it.Token)
+	got := map[string]bool{}
+	for _, it := range items {
+		if it.Kind != store.OutboxDeleteAction || it.Token != token || !it.OwnToken || it.ShareID != 0 {
+			t.Fatalf("deletion after the purge = %+v (token %q)", it, it.Token)
+		}
+		got[it.ActionID] = true
+	}
+	if !got[action] || !got[left] {
+		t.Fatalf("deletions after the purge = %v, want %s and %s", got, action, left)
 	}
 	// The deletion keeps failing: in the revocation's last hour it goes anyway.
 	late := clock.Now().Add(7*24*time.Hour - 30*time.Minute)
 	items, err = db.ClaimOutbox(ctx, late, 10, time.Minute)
-	if err != nil || len(items) != 2 || items[0].Kind != store.OutboxRevoke {
-		t.Fatalf("ClaimOutbox in the revocation's last hour = %v, %v; want the revocation and the deletion", items, err)
+	if err != nil || len(items) != 3 || items[0].Kind != store.OutboxRevoke {
+		t.Fatalf("ClaimOutbox in the revocation's last hour = %v, %v; want the revocation and the deletions", items, err)
 	}
 }

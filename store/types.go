@@ -216,6 +216,10 @@ type PurgeOptions struct {
 	// and it expires after OrphanTTL. For a disconnect from our side, where
 	// the token still works; pointless after the member removed the app.
 	KeepDeletions bool
+	// Deletions are post deletions that failed just before the purge,
+	// queued in its transaction as items that outlive it (kind forced to
+	// delete_action, member to the purged one; token and action id sealed).
+	Deletions []OutboxItem
 }
 
 // PurgeCounts says how many rows a purge deleted, per kind.
