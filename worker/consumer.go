@@ -75,7 +75,7 @@ func New(js jetstream.JetStream, h Handler, cfg Config) (*Consumer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.Registerer)
+	m, err := newMetrics(cfg.Registerer, cfg.Streams)
 	if err != nil {
 		return nil, fmt.Errorf("worker: register metrics: %w", err)
 	}
@@ -538,15 +538,21 @@ func (c *Consumer) heartbeats() {
 
 func (c *Consumer) work() {
 	defer c.workers.Done()
+	var hc *callContext // this goroutine's handler context, reused
+	defer func() {
+		if hc != nil {
+			hc.release()
+		}
+	}()
 	for key := range c.sched.ready {
 		it := c.sched.head(key)
-		c.process(it)
+		c.process(&hc, it)
 		c.untrack(it)
 		c.sched.done(key)
 	}
 }
 
-func (c *Consumer) process(it *item) {
+func (c *Consumer) process(hc **callContext, it *item) {
 	select {
 	case <-c.hard:
 		c.giveBack(it, 0, "not handled before shutdown")
@@ -559,7 +565,7 @@ func (c *Consumer) process(it *item) {
 			c.giveBack(it, c.gate.pausedFor(), "paused at shutdown")
 			return
 		}
-		herr := c.call(it)
+		herr := c.call(hc, it)
 		pe, paused := asPause(herr)
 		var d time.Duration
 		if paused {
@@ -580,13 +586,23 @@ func (c *Consumer) process(it *item) {
 	}
 }
 
-// call runs the handler with a timeout, recovering panics.
-func (c *Consumer) call(it *item) (err error) {
-	ctx, cancel := context.WithTimeout(c.hctx, c.cfg.HandlerTimeout)
-	defer cancel()
+// call runs the handler with a timeout, recovering panics. *hc is the
+// calling goroutine's handler context: made when nil, replaced after it was
+// cancelled.
+func (c *Consumer) call(hc **callContext, it *item) (err error) {
+	if *hc == nil {
+		*hc = newCallContext(c.hctx, c.cfg.HandlerTimeout)
+	}
+	ctx := *hc
+	start := time.Now()
+	ctx.begin(start)
+	defer func() {
+		if !ctx.end() {
+			*hc = nil
+		}
+	}()
 	c.stats.inFlight.Add(1)
 	c.metrics.addInFlight(1)
-	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			err = errPanic{r}

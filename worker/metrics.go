@@ -45,11 +45,26 @@ type metrics struct {
 	pending    *prometheus.GaugeVec // stream: NumPending (lag)
 	ackPending *prometheus.GaugeVec // stream: NumAckPending
 	paused     prometheus.Gauge
+
+	// The series of the configured streams, resolved once: a label lookup
+	// for every message costs a hash of the labels and a map read under a
+	// lock. Other streams are looked up as they come.
+	streams []streamMetrics
 }
 
-// newMetrics registers the worker's collectors on reg. A collector that is
-// already registered (a second Consumer on the same registry) is shared.
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+type streamMetrics struct {
+	stream   string
+	latency  prometheus.Observer
+	outcomes [len(outcomes)]prometheus.Counter
+}
+
+// outcomes are the values of the outcome label, in streamMetrics.outcomes order.
+var outcomes = [...]string{OutcomeAcked, OutcomeRetried, OutcomeDeadLettered, OutcomePaused}
+
+// newMetrics registers the worker's collectors on reg and resolves the
+// series of streams. A collector that is already registered (a second
+// Consumer on the same registry) is shared.
+func newMetrics(reg prometheus.Registerer, streams []string) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
 	}
@@ -90,7 +105,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	for _, st := range streams {
+		sm := streamMetrics{stream: st, latency: m.latency.WithLabelValues(st)}
+		for i, o := range outcomes {
+			sm.outcomes[i] = m.messages.WithLabelValues(st, o)
+		}
+		m.streams = append(m.streams, sm)
+	}
 	return m, nil
+}
+
+// stream returns the resolved series of a configured stream, or nil.
+func (m *metrics) stream(name string) *streamMetrics {
+	for i := range m.streams {
+		if m.streams[i].stream == name {
+			return &m.streams[i]
+		}
+	}
+	return nil
 }
 
 // register registers *c on reg, replacing *c with the collector already
@@ -111,15 +143,29 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c *C, errs *[]e
 }
 
 func (m *metrics) outcome(stream, outcome string) {
-	if m != nil {
-		m.messages.WithLabelValues(stream, outcome).Inc()
+	if m == nil {
+		return
 	}
+	if sm := m.stream(stream); sm != nil {
+		for i, o := range outcomes {
+			if o == outcome {
+				sm.outcomes[i].Inc()
+				return
+			}
+		}
+	}
+	m.messages.WithLabelValues(stream, outcome).Inc()
 }
 
 func (m *metrics) observe(stream string, seconds float64) {
-	if m != nil {
-		m.latency.WithLabelValues(stream).Observe(seconds)
+	if m == nil {
+		return
 	}
+	if sm := m.stream(stream); sm != nil {
+		sm.latency.Observe(seconds)
+		return
+	}
+	m.latency.WithLabelValues(stream).Observe(seconds)
 }
 
 func (m *metrics) addInFlight(d float64) {
