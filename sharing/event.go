@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -218,6 +220,9 @@ func validTitleURL(s string) error {
 	if len(s) > 2048 {
 		return invalid("title.url", "longer than 2048 bytes")
 	}
+	if validURLs.has(s) {
+		return nil
+	}
 	u, err := url.Parse(s)
 	if err != nil || !u.IsAbs() {
 		return invalid("title.url", "must be an absolute https URL")
@@ -228,7 +233,64 @@ func validTitleURL(s string) error {
 	if u.Host == "" || u.User != nil {
 		return invalid("title.url", "must be an absolute https URL with a host and no credentials")
 	}
+	validURLs.add(s)
 	return nil
+}
+
+// validURLs remembers title URLs that passed validTitleURL, a pure function
+// of the string: every heartbeat of a title carries its URL again, and
+// url.Parse was the dearest step of decoding an event.
+var validURLs = newURLSet(1<<14, 1<<20)
+
+// urlSet is a set of recently added strings, safe for concurrent use. It
+// holds two generations, each of at most maxLen strings and maxBytes bytes;
+// when the current one is full, the previous one is dropped (what is still
+// watched is soon added again). It holds no pointers but two byte slices:
+// the garbage collector, which runs often in a worker with a small heap,
+// does not walk it.
+type urlSet struct {
+	seed             maphash.Seed
+	maxLen, maxBytes int
+	mu               sync.RWMutex
+	cur, old         urlGeneration
+}
+
+type urlGeneration struct {
+	index map[uint64]uint64 // hash of the string → its offset<<32 | length in data
+	data  []byte
+}
+
+func newURLSet(maxLen, maxBytes int) *urlSet {
+	return &urlSet{seed: maphash.MakeSeed(), maxLen: maxLen, maxBytes: maxBytes}
+}
+
+func (g *urlGeneration) has(h uint64, s string) bool {
+	v, ok := g.index[h]
+	return ok && string(g.data[v>>32:v>>32+v&(1<<32-1)]) == s
+}
+
+func (u *urlSet) has(s string) bool {
+	h := maphash.String(u.seed, s)
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	return u.cur.has(h, s) || u.old.has(h, s)
+}
+
+func (u *urlSet) add(s string) {
+	if len(s) > u.maxBytes {
+		return
+	}
+	h := maphash.String(u.seed, s)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.cur.index == nil || len(u.cur.index) >= u.maxLen || len(u.cur.data)+len(s) > u.maxBytes {
+		u.old, u.cur = u.cur, urlGeneration{index: make(map[uint64]uint64, min(u.maxLen, 1024))}
+	}
+	if _, taken := u.cur.index[h]; taken {
+		return // s itself, or another string with the same hash: not remembered
+	}
+	u.cur.index[h] = uint64(len(u.cur.data))<<32 | uint64(len(s))
+	u.cur.data = append(u.cur.data, s...)
 }
 
 func truncate(s string) string {
