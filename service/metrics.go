@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"watchshare/sharing"
 	"watchshare/store"
 )
 
@@ -26,6 +27,19 @@ type Metrics struct {
 	purges    *prometheus.CounterVec   // by path
 	syncs     *prometheus.CounterVec   // friend syncs by outcome
 	outbox    *prometheus.CounterVec   // outbox items by kind and outcome
+
+	// The per-event series, resolved once: a label lookup hashes the
+	// values and reads a map under a lock, for every event.
+	posted, skippedAll, deadLettered, paused, retried prometheus.Counter
+	skippedBy                                         map[sharing.SkipReason]prometheus.Counter // read only
+}
+
+// skipReasons are the reasons whose series NewMetrics resolves.
+var skipReasons = []sharing.SkipReason{
+	sharing.SkipKidsProfile, sharing.SkipBelowThreshold, sharing.SkipStale, sharing.SkipNotConnected,
+	sharing.SkipReconnect, sharing.SkipNoPermission, sharing.SkipConsentExpired, sharing.SkipSharingPaused,
+	sharing.SkipHidden, sharing.SkipSharedInSession, sharing.SkipSharedRecently, sharing.SkipPostInFlight,
+	sharing.SkipAlreadyProcessed,
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: not
@@ -48,7 +62,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.connects, m.events, m.skipped, m.graph, m.graphTime, m.purges, m.syncs, m.outbox)
 	}
+	m.posted = m.events.WithLabelValues("posted")
+	m.skippedAll = m.events.WithLabelValues("skipped")
+	m.deadLettered = m.events.WithLabelValues("dead_lettered")
+	m.paused = m.events.WithLabelValues("paused")
+	m.retried = m.events.WithLabelValues("retried")
+	m.skippedBy = make(map[sharing.SkipReason]prometheus.Counter, len(skipReasons))
+	for _, r := range skipReasons {
+		m.skippedBy[r] = m.skipped.WithLabelValues(string(r))
+	}
 	return m
+}
+
+// skip counts an event skipped for reason r.
+func (m *Metrics) skip(r sharing.SkipReason) {
+	m.skippedAll.Inc()
+	if c, ok := m.skippedBy[r]; ok {
+		c.Inc()
+		return
+	}
+	m.skipped.WithLabelValues(string(r)).Inc()
 }
 
 // GraphTransport wraps next (nil means http.DefaultTransport) so that every

@@ -125,16 +125,15 @@ func (s *Service) ProcessWatch(ctx context.Context, ev sharing.WatchEvent) (Outc
 	)
 	switch {
 	case err == nil && out.Posted:
-		s.metrics.events.WithLabelValues("posted").Inc()
+		s.metrics.posted.Inc()
 	case err == nil:
-		s.metrics.events.WithLabelValues("skipped").Inc()
-		s.metrics.skipped.WithLabelValues(string(out.Skipped)).Inc()
+		s.metrics.skip(out.Skipped)
 	case errors.As(err, &pe):
-		s.metrics.events.WithLabelValues("dead_lettered").Inc()
+		s.metrics.deadLettered.Inc()
 	case errors.As(err, &ue):
-		s.metrics.events.WithLabelValues("paused").Inc()
+		s.metrics.paused.Inc()
 	case errors.As(err, &re):
-		s.metrics.events.WithLabelValues("retried").Inc()
+		s.metrics.retried.Inc()
 	}
 	return out, err
 }
