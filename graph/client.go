@@ -86,6 +86,9 @@ type Client struct {
 	Now func() time.Time
 }
 
+// maxIdleConns bounds the idle connections the default client keeps.
+const maxIdleConns = 512
+
 var defaultHTTPClient = sync.OnceValue(func() *http.Client {
 	return &http.Client{
 		Timeout: DefaultTimeout,
@@ -95,9 +98,14 @@ var defaultHTTPClient = sync.OnceValue(func() *http.Client {
 				Timeout:   10 * time.Second,
 				KeepAlive: 30 * time.Second,
 			}).DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   32,
+			ForceAttemptHTTP2: true,
+			// As many idle connections as calls in flight (the worker makes
+			// up to WATCHSHARE_WORKER_CONCURRENCY, 128 by default, to one
+			// host): with fewer, every answer beyond the idle limit closed its
+			// connection and the next call dialled (and with TLS, shook hands)
+			// again. HTTP/2 needs only one.
+			MaxIdleConns:          maxIdleConns,
+			MaxIdleConnsPerHost:   maxIdleConns,
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: 25 * time.Second,
