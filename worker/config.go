@@ -44,9 +44,9 @@ type Config struct {
 	// pulling stops (back-pressure). Default 4 * Concurrency, at least 512.
 	QueueSize int
 	// PullMaxMessages is the nats.go pull buffer per stream (messages
-	// fetched ahead, whose AckWait is already running); default
-	// Concurrency, at least 256, at most QueueSize. Small batches cost a
-	// pull round trip every few messages.
+	// fetched ahead, whose AckWait is already running); default QueueSize,
+	// at most QueueSize. Small batches cost a pull round trip every few
+	// messages: 256 instead of 512 drained the skip path ~20% slower.
 	PullMaxMessages int
 	// PullExpiry is how long one pull request waits at the server; the
 	// idle heartbeat is half of it, and a connection that lost its pull
@@ -126,7 +126,7 @@ func (c Config) WithDefaults() Config {
 		c.QueueSize = max(4*c.Concurrency, 512)
 	}
 	if c.PullMaxMessages <= 0 {
-		c.PullMaxMessages = max(c.Concurrency, 256)
+		c.PullMaxMessages = max(4*c.Concurrency, 512)
 	}
 	c.PullMaxMessages = min(c.PullMaxMessages, c.QueueSize)
 	if c.PullExpiry <= 0 {
