@@ -6,9 +6,23 @@ import (
 	"time"
 
 	"watchshare/graph/graphtest"
-
 	"watchshare/worker"
 )
+
+// seedRacingPost seeds member (one post), then has Facebook store a second
+// post at once but answer late, and waits until that post is stored: the
+// member's post is in flight. It returns the canaries, action ids included.
+func (ts *testSystem) seedRacingPost(member, fbID, name string) []string {
+	ts.t.Helper()
+	canaries := ts.seedMember(member, fbID, name)
+	ts.emu.SetReplyLatency("POST /me/video.watches", 1500*time.Millisecond)
+	ts.publishWatch(watchEvent(member, "s2", "racing-title", 900))
+	waitFor(ts.t, "the racing post stored at Facebook", func() bool { return len(ts.emu.Actions(fbID)) == 2 })
+	for _, a := range ts.emu.Actions(fbID) {
+		canaries = append(canaries, a.ID)
+	}
+	return canaries
+}
 
 // A post that lands at Facebook after the member disconnected (its reply was
 // still on the way when the purge ran) is deleted at Facebook and recorded
@@ -16,15 +30,7 @@ import (
 func TestPostRacingPurgeIsDeleted(t *testing.T) {
 	ts := newTestSystem(t, nil)
 	const fbID = "730001"
-	canaries := ts.seedMember("racer", fbID, "Rhiannon Racewell")
-
-	// Facebook stores the next post at once but answers late.
-	ts.emu.SetReplyLatency("POST /me/video.watches", 1500*time.Millisecond)
-	ts.publishWatch(watchEvent("racer", "s2", "racing-title", 900))
-	waitFor(t, "the racing post stored at Facebook", func() bool { return len(ts.emu.Actions(fbID)) == 2 })
-	for _, a := range ts.emu.Actions(fbID) {
-		canaries = append(canaries, a.ID)
-	}
+	canaries := ts.seedRacingPost("racer", fbID, "Rhiannon Racewell")
 
 	status, out := ts.api("POST", "/v1/members/racer/disconnect", map[string]any{"delete_posts": true})
 	if status != 200 || out["status"] != "not_connected" || out["revocation"] != "pending" {
@@ -58,13 +64,7 @@ func TestPostRacingDeauthorizeLeavesNothing(t *testing.T) {
 	ts := newTestSystem(t, nil)
 	ts.emu.DeauthorizeURL = ts.base + "/facebook/deauthorize"
 	const fbID = "730002"
-	canaries := ts.seedMember("leaver", fbID, "Leopold Leftapp")
-	ts.emu.SetReplyLatency("POST /me/video.watches", 1500*time.Millisecond)
-	ts.publishWatch(watchEvent("leaver", "s2", "late-title", 900))
-	waitFor(t, "the racing post stored at Facebook", func() bool { return len(ts.emu.Actions(fbID)) == 2 })
-	for _, a := range ts.emu.Actions(fbID) {
-		canaries = append(canaries, a.ID)
-	}
+	canaries := ts.seedRacingPost("leaver", fbID, "Leopold Leftapp")
 	if err := ts.emu.RemoveApp(context.Background(), fbID); err != nil {
 		t.Fatal(err)
 	}
