@@ -160,9 +160,7 @@ func (s *Server) batchRequest(top *request, op batchOp) (*request, *gerror) {
 			params[k] = append(params[k], vs...)
 		}
 	}
-	if method == http.MethodPost && strings.EqualFold(params.Get("method"), "delete") {
-		method = http.MethodDelete
-	}
+	method = overrideMethod(method, params)
 	if params.Get("access_token") == "" {
 		params.Set("access_token", tokenFromRequest(top))
 		for _, k := range []string{"appsecret_proof", "appsecret_time"} {

@@ -111,14 +111,7 @@ func (s *Server) DropNext(route string, n int) {
 // executed; a request canceled while waiting is not executed. Zero removes
 // the delay.
 func (s *Server) SetLatency(route string, d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.stateLocked()
-	if d <= 0 {
-		delete(st.latency, route)
-		return
-	}
-	st.latency[route] = d
+	s.setDelay(latencyTable, route, d)
 }
 
 // SetReplyLatency delays the reply to every call of route (or AnyRoute) by
@@ -128,14 +121,19 @@ func (s *Server) SetLatency(route string, d time.Duration) {
 // kill a worker inside it. A request canceled while waiting gets no reply
 // (the connection is closed); what it did stays done. Zero removes the delay.
 func (s *Server) SetReplyLatency(route string, d time.Duration) {
+	s.setDelay(replyLatencyTable, route, d)
+}
+
+// setDelay sets route's delay in table to d; zero or less removes it.
+func (s *Server) setDelay(table func(*state) map[string]time.Duration, route string, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.stateLocked()
+	lat := table(s.stateLocked())
 	if d <= 0 {
-		delete(st.replyLatency, route)
+		delete(lat, route)
 		return
 	}
-	st.replyLatency[route] = d
+	lat[route] = d
 }
 
 // SetOutage switches the "Facebook is down" mode for every request,
@@ -279,14 +277,19 @@ func (s *Server) outageResponse(req *request, route string) *response {
 
 // delay waits for the latency configured for route, or until ctx is done.
 func (s *Server) delay(ctx context.Context, route string) error {
-	return s.wait(ctx, func(st *state) map[string]time.Duration { return st.latency }, route)
+	return s.wait(ctx, latencyTable, route)
 }
 
 // delayReply waits for the reply latency configured for route, or until ctx
 // is done.
 func (s *Server) delayReply(ctx context.Context, route string) error {
-	return s.wait(ctx, func(st *state) map[string]time.Duration { return st.replyLatency }, route)
+	return s.wait(ctx, replyLatencyTable, route)
 }
+
+// The two delay tables: before a call is executed, and after it, before
+// the reply.
+func latencyTable(st *state) map[string]time.Duration      { return st.latency }
+func replyLatencyTable(st *state) map[string]time.Duration { return st.replyLatency }
 
 func (s *Server) wait(ctx context.Context, table func(*state) map[string]time.Duration, route string) error {
 	s.mu.Lock()

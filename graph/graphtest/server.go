@@ -307,9 +307,7 @@ func (s *Server) handle(r *http.Request) *response {
 	if req.params == nil {
 		req.params = url.Values{}
 	}
-	if req.method == http.MethodPost && strings.EqualFold(req.params.Get("method"), "delete") {
-		req.method = http.MethodDelete
-	}
+	req.method = overrideMethod(req.method, req.params)
 	isDialog := p == "/dialog/oauth"
 	route := req.method + " /dialog/oauth"
 	if !isDialog {
@@ -341,6 +339,15 @@ func (s *Server) handle(r *http.Request) *response {
 	}
 	resp.header.Set("facebook-api-version", or(version, s.version()))
 	return resp
+}
+
+// overrideMethod returns DELETE for a POST carrying method=delete (the
+// override SDKs use), else method.
+func overrideMethod(method string, params url.Values) string {
+	if method == http.MethodPost && strings.EqualFold(params.Get("method"), "delete") {
+		return http.MethodDelete
+	}
+	return method
 }
 
 func parseParams(r *http.Request) error {
