@@ -230,28 +230,23 @@ func saveConnection(ctx context.Context, tx *tx, c Connection, tokenCT []byte) (
 	if err := ensureMember(ctx, tx, c.MemberID); err != nil {
 		return false, err
 	}
-	var owner string
-	err := tx.QueryRowContext(ctx, `SELECT member_id FROM connections WHERE facebook_user_id = ?`, c.FacebookUserID).Scan(&owner)
-	switch {
-	case err == nil && owner != c.MemberID:
+	// The account's owner, if any, and the member's current account, if any.
+	var owner, oldFB sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT member_id FROM connections WHERE facebook_user_id = ?),
+		(SELECT facebook_user_id FROM connections WHERE member_id = ?)`, c.FacebookUserID, c.MemberID).Scan(&owner, &oldFB)
+	if err != nil {
+		return false, err
+	}
+	if owner.Valid && owner.String != c.MemberID {
 		return false, ErrFacebookAccountInUse
-	case err != nil && !errors.Is(err, sql.ErrNoRows):
-		return false, err
 	}
-	var oldFB string
-	replaced := true
-	err = tx.QueryRowContext(ctx, `SELECT facebook_user_id FROM connections WHERE member_id = ?`, c.MemberID).Scan(&oldFB)
-	if errors.Is(err, sql.ErrNoRows) {
-		replaced = false
-	} else if err != nil {
-		return false, err
-	}
-	if replaced && oldFB != c.FacebookUserID {
+	replaced := oldFB.Valid
+	if replaced && oldFB.String != c.FacebookUserID {
 		// Another Facebook account: what came from the old one goes.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM friends WHERE member_id = ?`, c.MemberID); err != nil {
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM friends WHERE friend_facebook_user_id = ?`, oldFB); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM friends WHERE friend_facebook_user_id = ?`, oldFB.String); err != nil {
 			return false, err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE connections SET last_friend_sync = NULL, next_friend_sync = 0 WHERE member_id = ?`, c.MemberID); err != nil {

@@ -153,29 +153,23 @@ func beginShare(ctx context.Context, tx *tx, s Share) (Share, error) {
 		return Share{}, err
 	}
 	var (
-		status  string
-		sharing bool
+		status          string
+		sharing, hidden bool
 	)
-	err = tx.QueryRowContext(ctx, `SELECT c.status, COALESCE(m.sharing_enabled, 1)
-		FROM connections c LEFT JOIN members m ON m.member_id = c.member_id WHERE c.member_id = ?`, s.MemberID).
-		Scan(&status, &sharing)
-	if errors.Is(err, sql.ErrNoRows) {
+	err = tx.QueryRowContext(ctx, `SELECT c.status, COALESCE(m.sharing_enabled, 1),
+			EXISTS (SELECT 1 FROM hidden_titles h WHERE h.member_id = ?1 AND h.title_id = ?2)
+		FROM connections c LEFT JOIN members m ON m.member_id = c.member_id WHERE c.member_id = ?1`, s.MemberID, s.TitleID).
+		Scan(&status, &sharing, &hidden)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return Share{}, ErrNotConnected
-	}
-	if err != nil {
+	case err != nil:
 		return Share{}, err
-	}
-	if MemberStatus(status) != StatusConnected {
+	case MemberStatus(status) != StatusConnected:
 		return Share{}, fmt.Errorf("%w (%s)", ErrNotConnected, status)
-	}
-	if !sharing {
+	case !sharing:
 		return Share{}, ErrSharingDisabled
-	}
-	hidden, err := isHidden(ctx, tx, s.MemberID, s.TitleID)
-	if err != nil {
-		return Share{}, err
-	}
-	if hidden {
+	case hidden:
 		return Share{}, ErrHidden
 	}
 	s.Status = SharePending
