@@ -220,20 +220,20 @@ func (s *Session) IsApp() bool { return s.app }
 
 // Format prints the Session without its token.
 func (s Session) Format(f fmt.State, _ rune) {
-	kind := "user"
-	if s.app {
-		kind = "app"
-	}
-	fmt.Fprintf(f, "graph.Session{%s token:[REDACTED]}", kind)
+	fmt.Fprintf(f, "graph.Session{%s token:[REDACTED]}", s.kind())
 }
 
 // LogValue logs the Session without its token.
 func (s Session) LogValue() slog.Value {
-	kind := "user"
+	return slog.GroupValue(slog.String("token_kind", s.kind()), slog.String("token", redacted))
+}
+
+// kind names the session's token: "app" or "user".
+func (s Session) kind() string {
 	if s.app {
-		kind = "app"
+		return "app"
 	}
-	return slog.GroupValue(slog.String("token_kind", kind), slog.String("token", redacted))
+	return "user"
 }
 
 // Result is what Facebook answered to one call. It is returned also when the

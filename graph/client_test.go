@@ -434,6 +434,16 @@ func TestSecretsNotPrinted(t *testing.T) {
 	if got := tok.String(); got != "[REDACTED]" {
 		t.Fatalf("Token.String() = %q, want [REDACTED]", got)
 	}
+	for s, want := range map[*Session]string{c.Session(canary): "user", c.AppSession(): "app"} {
+		if got, w := fmt.Sprint(s), "graph.Session{"+want+" token:[REDACTED]}"; got != w {
+			t.Errorf("Sprint(session) = %q, want %q", got, w)
+		}
+		var buf bytes.Buffer
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "v", s)
+		if w := "v.token_kind=" + want; !strings.Contains(buf.String(), w) {
+			t.Errorf("slog of session = %q, want %s", buf.String(), w)
+		}
+	}
 }
 
 func TestScrubURL(t *testing.T) {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 )
 
 // User is the member's Facebook identity (an app-scoped ID since v2.0).
@@ -67,12 +68,7 @@ func (s *Session) Permissions(ctx context.Context) ([]Permission, error) {
 			perms = append(perms, p)
 			continue
 		}
-		names := make([]string, 0, len(m))
-		for k := range m {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			var n json.Number
 			if json.Unmarshal(m[k], &n) == nil && n.String() == "1" {
 				perms = append(perms, Permission{Name: k, Status: StatusGranted})
@@ -84,12 +80,7 @@ func (s *Session) Permissions(ctx context.Context) ([]Permission, error) {
 
 // Granted reports whether perms has name with status granted.
 func Granted(perms []Permission, name string) bool {
-	for _, p := range perms {
-		if p.Name == name && p.Status == StatusGranted {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(perms, Permission{Name: name, Status: StatusGranted})
 }
 
 // RevokeApp removes the app for the user (DELETE /me/permissions): every

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +47,7 @@ type WatchOptions struct {
 // the action id. The request is not idempotent: check IsAmbiguous before
 // retrying a failed call.
 func (s *Session) PublishWatch(ctx context.Context, property, objectURL string, opts WatchOptions) (string, *Result, error) {
-	if !validProperty(property) {
+	if !slices.Contains(properties, property) {
 		return "", nil, fmt.Errorf("%w: property %q (want one of %s)", ErrInvalidArgument, scrubPath(property), strings.Join(properties, ", "))
 	}
 	if objectURL == "" {
@@ -79,15 +80,6 @@ func (s *Session) PublishWatch(ctx context.Context, property, objectURL string, 
 		return "", res, fmt.Errorf("graph: POST /me/video.watches: answer has no id")
 	}
 	return string(w.ID), res, nil
-}
-
-func validProperty(p string) bool {
-	for _, q := range properties {
-		if p == q {
-			return true
-		}
-	}
-	return false
 }
 
 // DeleteObject deletes a Graph object such as a posted action
