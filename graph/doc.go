@@ -43,7 +43,7 @@
 // # Signed requests
 //
 // [ParseSignedRequest] verifies the signed_request posted to the deauthorize
-// and data-deletion callbacks; [SignSignedRequest] makes one for tests.
+// and data-deletion callbacks; graphtest.SignedRequest makes one for tests.
 //
 // The emulator in graph/graphtest implements the server side of the same API
 // for tests and local runs.

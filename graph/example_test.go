@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"watchshare/graph"
+	"watchshare/graph/graphtest"
 )
 
 func Example() {
@@ -51,7 +52,7 @@ func Example() {
 func ExampleParseSignedRequest() {
 	const appSecret = "app-secret"
 	// What Facebook posts to the deauthorize callback, signed like Facebook does.
-	sr, _ := graph.SignSignedRequest(appSecret, map[string]any{
+	sr := graphtest.SignedRequest(appSecret, map[string]any{
 		"algorithm": "HMAC-SHA256", "issued_at": 1291836800, "user_id": "218471",
 	})
 	now := time.Unix(1291836800, 0).Add(time.Hour)

@@ -116,20 +116,6 @@ func ParseSignedRequest(appSecret, signedRequest string, now time.Time, maxAge t
 	return sr, nil
 }
 
-// SignSignedRequest encodes payload as JSON and signs it like Facebook does
-// (unpadded base64url, HMAC-SHA256 over the encoded payload). For tests and
-// the emulator.
-func SignSignedRequest(appSecret string, payload any) (string, error) {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return "", fmt.Errorf("graph: sign signed_request: %w", err)
-	}
-	enc := base64.RawURLEncoding.EncodeToString(b)
-	m := hmac.New(sha256.New, []byte(appSecret))
-	m.Write([]byte(enc))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)) + "." + enc, nil
-}
-
 // decodeBase64URL accepts padded and unpadded base64url.
 func decodeBase64URL(s string) ([]byte, error) {
 	trimmed := strings.TrimRight(s, "=")

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"watchshare/graph/graphtest"
 )
 
 var srNow = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -22,13 +24,9 @@ func signWith(tb testing.TB, secret, payload string, enc *base64.Encoding) strin
 	return enc.EncodeToString(m.Sum(nil)) + "." + p
 }
 
-func mustSign(tb testing.TB, payload any) string {
+func mustSign(tb testing.TB, payload map[string]any) string {
 	tb.Helper()
-	s, err := SignSignedRequest(testSecret, payload)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
+	return graphtest.SignedRequest(testSecret, payload)
 }
 
 func TestParseSignedRequest(t *testing.T) {
