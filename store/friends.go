@@ -80,10 +80,7 @@ func replaceFriends(ctx context.Context, tx *tx, memberID, lease string, friends
 			}
 		}
 	}
-	syncedAt = msTime(syncedAt)
-	if syncedAt.IsZero() {
-		syncedAt = tx.now
-	}
+	syncedAt = msOr(syncedAt, tx.now)
 	if _, err := tx.ExecContext(ctx, `UPDATE connections SET last_friend_sync = ?1, next_friend_sync = ?2,
 			friend_sync_lease_until = CASE WHEN ?4 <> '' AND friend_sync_lease = ?4 THEN 0 ELSE friend_sync_lease_until END,
 			friend_sync_lease = CASE WHEN ?4 <> '' AND friend_sync_lease = ?4 THEN '' ELSE friend_sync_lease END
@@ -146,10 +143,7 @@ func (db *DB) FriendsActivity(ctx context.Context, memberID string, limit int, b
 	if limit > 500 {
 		limit = 500
 	}
-	before = msTime(before)
-	if before.IsZero() {
-		before = db.now().Add(time.Millisecond)
-	}
+	before = msOr(before, db.now().Add(time.Millisecond))
 	out, err := queryAll(ctx, db.reader, func(rows *sql.Rows) (Activity, error) {
 		var (
 			a  Activity

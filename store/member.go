@@ -25,14 +25,8 @@ func (db *DB) CreateOAuthState(ctx context.Context, s OAuthState) error {
 		return err
 	}
 	return db.write(ctx, "create oauth state", func(tx *tx) error {
-		created := msTime(s.CreatedAt)
-		if created.IsZero() {
-			created = tx.now
-		}
-		expires := msTime(s.ExpiresAt)
-		if expires.IsZero() {
-			expires = created.Add(OAuthStateTTL)
-		}
+		created := msOr(s.CreatedAt, tx.now)
+		expires := msOr(s.ExpiresAt, created.Add(OAuthStateTTL))
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state_hash, member_id, verifier_ct, return_to, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?)`, hash, s.MemberID, ct, s.ReturnTo, created.UnixMilli(), expires.UnixMilli())
 		return err
@@ -261,14 +255,8 @@ func saveConnection(ctx context.Context, tx *tx, c Connection, tokenCT []byte) (
 	if err != nil {
 		return false, err
 	}
-	connected := msTime(c.ConnectedAt)
-	if connected.IsZero() {
-		connected = tx.now
-	}
-	consent := msTime(c.ConsentAt)
-	if consent.IsZero() {
-		consent = tx.now
-	}
+	connected := msOr(c.ConnectedAt, tx.now)
+	consent := msOr(c.ConsentAt, tx.now)
 	_, err = tx.ExecContext(ctx, `INSERT INTO connections (member_id, facebook_user_id, name, scopes_json, can_publish,
 			token_ct, token_expires_at, status, connected_at, consent_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, 'connected', ?, ?)

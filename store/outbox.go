@@ -131,14 +131,8 @@ func (db *DB) insertOwnTokenItem(ctx context.Context, tx *tx, item OutboxItem) (
 			return 0, err
 		}
 	}
-	next := msTime(item.NextAttemptAt)
-	if next.IsZero() {
-		next = tx.now
-	}
-	expires := msTime(item.ExpiresAt)
-	if expires.IsZero() {
-		expires = tx.now.Add(OrphanTTL)
-	}
+	next := msOr(item.NextAttemptAt, tx.now)
+	expires := msOr(item.ExpiresAt, tx.now.Add(OrphanTTL))
 	var shareID any
 	if item.ShareID != 0 {
 		shareID = item.ShareID
@@ -212,11 +206,8 @@ func (db *DB) CompleteOutbox(ctx context.Context, id int64) error {
 // attempt time. ErrNotFound if the item is gone.
 func (db *DB) RetryOutbox(ctx context.Context, id int64, next time.Time, lastErr string) error {
 	return db.write(ctx, "retry outbox", func(tx *tx) error {
-		if next.IsZero() {
-			next = tx.now
-		}
 		return execOne(ctx, tx, ErrNotFound, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?`,
-			next.UnixMilli(), scrubError(lastErr), id)
+			msOr(next, tx.now).UnixMilli(), scrubError(lastErr), id)
 	})
 }
 

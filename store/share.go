@@ -232,10 +232,7 @@ func completeShare(ctx context.Context, tx *tx, shareID int64, actionID string, 
 		}
 		return s.Status == ShareDeleting, nil
 	}
-	sharedAt = msTime(sharedAt)
-	if sharedAt.IsZero() {
-		sharedAt = tx.now
-	}
+	sharedAt = msOr(sharedAt, tx.now)
 	hidden, err := isHidden(ctx, tx, s.MemberID, s.TitleID)
 	if err != nil {
 		return false, err

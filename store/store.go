@@ -520,6 +520,14 @@ func msTime(t time.Time) time.Time {
 	return time.UnixMilli(t.UnixMilli()).UTC()
 }
 
+// msOr is t at the stored precision, or def if t is zero.
+func msOr(t, def time.Time) time.Time {
+	if t.IsZero() {
+		return def
+	}
+	return msTime(t)
+}
+
 // ms converts t for a nullable INTEGER column: zero time is NULL.
 func ms(t time.Time) any {
 	if t.IsZero() {
