@@ -134,22 +134,12 @@ func (s *Service) nextFriendSync(now time.Time) time.Time {
 func (s *Service) syncFailure(ctx context.Context, memberID string, err error) error {
 	switch {
 	case graph.IsTokenInvalid(err):
-		changed, merr := s.db.MarkReconnectRequired(ctx, memberID)
-		if merr != nil {
+		if merr := s.markReconnectRequired(ctx, memberID); merr != nil {
 			return storeErr("mark reconnect required", merr)
-		}
-		if changed {
-			s.announce(ctx, "reconnect_required", memberID, nil)
 		}
 		return &Error{Kind: KindConflict, Code: "reconnect_required", Message: "Facebook no longer accepts the member's token; they must connect again", Err: err}
 	case graph.IsRateLimited(err):
-		d := s.rateLimitBackoff(err)
-		scope := memberID
-		if graph.RateLimitScopeOf(err) != graph.ScopeUser {
-			scope = ""
-		}
-		s.throttle.hold(s.now(), scope, d)
-		return &RetryError{After: d, Err: err}
+		return &RetryError{After: s.holdOff(memberID, err), Err: err}
 	case graph.IsTransient(err), errors.Is(err, graph.ErrTooManyPages):
 		return &Error{Kind: KindUnavailable, Code: "facebook_unavailable", Message: "Facebook could not be reached; the friend list is unchanged", Err: err}
 	default:

@@ -125,10 +125,7 @@ func isGone(err error) bool {
 func (s *Service) retryOutbox(ctx context.Context, it store.OutboxItem, cause error) {
 	backoff := min(time.Duration(1<<min(it.Attempts, 10))*5*time.Second, time.Hour)
 	backoff += rand.N(backoff/4 + 1)
-	msg := cause.Error()
-	if len(msg) > 300 {
-		msg = msg[:300]
-	}
+	msg := clip(cause.Error(), 300)
 	if err := s.db.RetryOutbox(ctx, it.ID, s.now().Add(backoff), msg); err != nil {
 		s.log.WarnContext(ctx, "rescheduling an outbox item", slog.Any("error", err))
 	}

@@ -384,28 +384,17 @@ func (s *Service) graphFailureErr(ctx context.Context, sh store.Share, err error
 			return storeFailure("abandon share", aerr)
 		}
 	}
-	now := s.now()
 	switch {
 	case ambiguous:
 		// Keep the pending row: the redelivery reconciles before posting.
 		return &RetryError{After: s.staleAfter / 3, Err: err}
 	case graph.IsTokenInvalid(err):
-		changed, merr := s.db.MarkReconnectRequired(ctx, sh.MemberID)
-		if merr != nil {
+		if merr := s.markReconnectRequired(ctx, sh.MemberID); merr != nil {
 			return storeFailure("mark reconnect required", merr)
-		}
-		if changed {
-			s.announce(ctx, "reconnect_required", sh.MemberID, nil)
 		}
 		return nil // terminal: skipped until the member reconnects
 	case graph.IsRateLimited(err):
-		d := s.rateLimitBackoff(err)
-		scope := sh.MemberID // 17: this member's budget
-		if graph.RateLimitScopeOf(err) != graph.ScopeUser {
-			scope = "" // 4, 32, 613, 80001-80014: the whole app
-		}
-		s.throttle.hold(now, scope, d)
-		return &RetryError{After: d, Err: err}
+		return &RetryError{After: s.holdOff(sh.MemberID, err), Err: err}
 	case graph.IsTransient(err):
 		return &RetryError{Err: err}
 	default:
@@ -426,6 +415,31 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// markReconnectRequired records that Facebook no longer accepts the
+// member's token and announces it the first time.
+func (s *Service) markReconnectRequired(ctx context.Context, memberID string) error {
+	changed, err := s.db.MarkReconnectRequired(ctx, memberID)
+	if err != nil {
+		return err
+	}
+	if changed {
+		s.announce(ctx, "reconnect_required", memberID, nil)
+	}
+	return nil
+}
+
+// holdOff holds the member (code 17: their own budget) or the whole app (4,
+// 32, 613, 80001-80014) off Facebook after the rate-limit error err, and
+// returns for how long.
+func (s *Service) holdOff(memberID string, err error) time.Duration {
+	d := s.rateLimitBackoff(err)
+	if graph.RateLimitScopeOf(err) != graph.ScopeUser {
+		memberID = ""
+	}
+	s.throttle.hold(s.now(), memberID, d)
+	return d
 }
 
 // rateLimitBackoff is how long to hold off after a rate-limit error: a
