@@ -40,3 +40,30 @@ func BenchmarkCall(b *testing.B) {
 type jsStub struct{ jetstream.JetStream }
 
 func (jsStub) Conn() *nats.Conn { return nil }
+
+// BenchmarkGate measures the pause gate every handler call passes through
+// when nothing is paused.
+func BenchmarkGate(b *testing.B) {
+	g := newGate(func(bool) {})
+	b.ReportAllocs()
+	for b.Loop() {
+		probe, _ := g.enter(nil)
+		g.exit(probe, 0)
+	}
+}
+
+// TestGateOpenCostsNoAllocation: a call through an open gate changes
+// nothing, so it neither allocates nor wakes anyone.
+func TestGateOpenCostsNoAllocation(t *testing.T) {
+	g := newGate(func(bool) {})
+	changed := g.changed
+	if n := testing.AllocsPerRun(100, func() {
+		probe, _ := g.enter(nil)
+		g.exit(probe, 0)
+	}); n != 0 {
+		t.Errorf("enter+exit through an open gate: %v allocations, want 0", n)
+	}
+	if g.changed != changed {
+		t.Error("a call through an open gate woke the gate's waiters")
+	}
+}

@@ -80,6 +80,9 @@ func (g *gate) enter(stop <-chan struct{}) (probe bool, err error) {
 // exit reports the result of a handler call that entered the gate. pause > 0
 // means the handler asked for a pause that long.
 func (g *gate) exit(probe bool, pause time.Duration) {
+	if pause <= 0 && !probe {
+		return // the usual call: nothing changes, no one to wake
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	wasPaused := g.halfOpen
