@@ -185,7 +185,7 @@ func TestOAuthState(t *testing.T) {
 		}
 		raw := rawDB(t, db.Path())
 		mustExec(t, raw, `UPDATE oauth_states SET verifier_ct = (SELECT verifier_ct FROM oauth_states WHERE state_hash = ?) WHERE state_hash = ?`,
-			sha256hex("a-state"), sha256hex("b-state"))
+			store.SHA256Hex("a-state"), store.SHA256Hex("b-state"))
 		if _, err := db.ConsumeOAuthState(ctx, "b-state"); !errors.Is(err, store.ErrDecrypt) {
 			t.Fatalf("ConsumeOAuthState with a moved verifier = %v, want ErrDecrypt", err)
 		}
@@ -357,8 +357,4 @@ func TestSaveConnection_SwitchAccountDropsOldFriendData(t *testing.T) {
 			t.Fatalf("%s friends after account switch = %v, want none", id, ex.Friends)
 		}
 	}
-}
-
-func sha256hex(s string) string {
-	return store.SHA256Hex(s)
 }

@@ -169,15 +169,7 @@ func (db *DB) keepQueuedDeletions(ctx context.Context, tx *tx, memberID string, 
 		db.log.WarnContext(ctx, "store: token does not decrypt; queued deletions purged with the member")
 		return nil
 	}
-	type queued struct {
-		id       int64
-		actionID string
-	}
-	items, err := queryAll(ctx, tx, func(rows *sql.Rows) (queued, error) {
-		var q queued
-		err := rows.Scan(&q.id, &q.actionID)
-		return q, err
-	}, `SELECT id, action_id FROM outbox WHERE member_id = ? AND kind = 'delete_action' AND token_ct IS NULL`, memberID)
+	items, err := queryAll(ctx, tx, scanIDAction, `SELECT id, action_id FROM outbox WHERE member_id = ? AND kind = 'delete_action' AND token_ct IS NULL`, memberID)
 	if err != nil {
 		return err
 	}

@@ -329,15 +329,7 @@ func hideTitle(ctx context.Context, tx *tx, memberID, titleID string) (time.Time
 		memberID, titleID).Scan(&hiddenAt); err != nil {
 		return time.Time{}, nil, err
 	}
-	type posted struct {
-		id       int64
-		actionID string
-	}
-	deleting, err := queryAll(ctx, tx, func(rows *sql.Rows) (posted, error) {
-		var p posted
-		err := rows.Scan(&p.id, &p.actionID)
-		return p, err
-	}, `UPDATE shares SET status = 'deleting' WHERE member_id = ? AND title_id = ? AND status = 'posted'
+	deleting, err := queryAll(ctx, tx, scanIDAction, `UPDATE shares SET status = 'deleting' WHERE member_id = ? AND title_id = ? AND status = 'posted'
 		RETURNING id, action_id`, memberID, titleID)
 	if err != nil {
 		return time.Time{}, nil, err

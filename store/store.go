@@ -509,6 +509,19 @@ func scanString(rows *sql.Rows) (string, error) {
 	return s, err
 }
 
+// idAction is a share's or an outbox item's id and action id.
+type idAction struct {
+	id       int64
+	actionID string
+}
+
+// scanIDAction scans (id, action_id) rows (for queryAll).
+func scanIDAction(rows *sql.Rows) (idAction, error) {
+	var r idAction
+	err := rows.Scan(&r.id, &r.actionID)
+	return r, err
+}
+
 // now is the current time truncated to what the database stores.
 func (db *DB) now() time.Time { return msTime(db.nowFunc()) }
 
