@@ -180,8 +180,13 @@ func TestLatencyHonoursCancellation(t *testing.T) {
 		t.Fatalf("%d actions stored by a canceled call", n)
 	}
 	srv.SetLatency("POST /me/video.watches", 0)
-	srv.SetLatency(graphtest.AnyRoute, 20*time.Millisecond)
 	t0 := time.Now()
+	wantOK(t, userCall(t, srv, http.MethodPost, "/me/video.watches", tok, url.Values{"movie": {"https://www.example.com/title/5"}}))
+	if d := time.Since(t0); d >= time.Second {
+		t.Fatalf("SetLatency(route, 0) left the latency: %v", d)
+	}
+	srv.SetLatency(graphtest.AnyRoute, 20*time.Millisecond)
+	t0 = time.Now()
 	wantOK(t, userCall(t, srv, http.MethodGet, "/me", tok, nil))
 	if d := time.Since(t0); d < 20*time.Millisecond {
 		t.Fatalf("AnyRoute latency not applied: %v", d)
@@ -215,8 +220,13 @@ func TestReplyLatency(t *testing.T) {
 	}
 
 	srv.SetReplyLatency("POST /me/video.watches", 0)
-	srv.SetReplyLatency(graphtest.AnyRoute, 20*time.Millisecond)
 	t0 := time.Now()
+	wantOK(t, userCall(t, srv, http.MethodPost, "/me/video.watches", tok, url.Values{"movie": {"https://www.example.com/title/7"}}))
+	if d := time.Since(t0); d >= time.Second {
+		t.Fatalf("SetReplyLatency(route, 0) left the reply latency: %v", d)
+	}
+	srv.SetReplyLatency(graphtest.AnyRoute, 20*time.Millisecond)
+	t0 = time.Now()
 	wantOK(t, userCall(t, srv, http.MethodGet, "/me", tok, nil))
 	if d := time.Since(t0); d < 20*time.Millisecond {
 		t.Fatalf("AnyRoute reply latency not applied: %v", d)
