@@ -108,6 +108,7 @@ func TestBadInput(t *testing.T) {
 		code                                  string
 	}{
 		{"body not JSON typed", "POST", "/v1/members/m1/connect", "text/plain", `{"return_to":"/x"}`, true, 415, "unsupported_media_type"},
+		{"absolute return_to", "POST", "/v1/members/m1/connect", "application/json", `{"return_to":"https://evil.example/"}`, true, 400, "invalid_return_to"},
 		{"two JSON values", "POST", "/v1/members/m1/connect", "", `{} {}`, true, 400, "invalid_json"},
 		{"sharing without enabled", "PUT", "/v1/members/m1/sharing", "application/json", `{}`, true, 400, "invalid_body"},
 		{"limit not a number", "GET", "/v1/members/m1/friends/activity?limit=ten", "", "", true, 400, "invalid_limit"},

@@ -19,13 +19,10 @@ func (s *Service) StartConnect(ctx context.Context, memberID, returnTo string) (
 	if err := checkMember(memberID); err != nil {
 		return "", err
 	}
-	if returnTo != "" {
-		if err := oauth.ValidReturnTo(returnTo); err != nil {
-			return "", invalidf("invalid_return_to", "return_to must be a relative path starting with a single /")
-		}
-	}
-	p, err := s.flow.Begin(memberID, returnTo)
-	if err != nil {
+	p, err := s.flow.Begin(memberID, returnTo) // checks returnTo
+	if errors.Is(err, oauth.ErrBadReturnTo) {
+		return "", invalidf("invalid_return_to", "return_to must be a relative path starting with a single /")
+	} else if err != nil {
 		return "", err
 	}
 	err = s.db.CreateOAuthState(ctx, store.OAuthState{
