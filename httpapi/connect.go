@@ -30,15 +30,6 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
-func (s *Server) handleGetMember(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.Service.Member(r.Context(), r.PathValue("member"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, m)
-	return nil
-}
-
 func (s *Server) handleSetSharing(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Enabled *bool `json:"enabled"`

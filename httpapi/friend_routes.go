@@ -11,18 +11,9 @@ import (
 
 // registerFriendRoutes registers the friends list, activity and sync.
 func (s *Server) registerFriendRoutes(v1 func(string, func(http.ResponseWriter, *http.Request) error)) {
-	v1("GET /v1/members/{member}/friends", s.handleFriends)
+	v1("GET /v1/members/{member}/friends", memberGet(s.Service.Friends, ""))
 	v1("GET /v1/members/{member}/friends/activity", s.handleActivity)
 	v1("POST /v1/members/{member}/friends/sync", s.handleSyncFriends)
-}
-
-func (s *Server) handleFriends(w http.ResponseWriter, r *http.Request) error {
-	list, err := s.Service.Friends(r.Context(), r.PathValue("member"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, list)
-	return nil
 }
 
 func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) error {

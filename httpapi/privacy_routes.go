@@ -9,7 +9,7 @@ import (
 // registerPrivacyRoutes registers disconnect, export and Facebook's callbacks.
 func (s *Server) registerPrivacyRoutes(v1 func(string, func(http.ResponseWriter, *http.Request) error), mux *http.ServeMux) {
 	v1("POST /v1/members/{member}/disconnect", s.handleDisconnect)
-	v1("GET /v1/members/{member}/export", s.handleExport)
+	v1("GET /v1/members/{member}/export", memberGet(s.Service.Export, ""))
 	mux.Handle("POST /facebook/deauthorize", s.handle(s.handleDeauthorize))
 	mux.Handle("POST /facebook/data-deletion", s.handle(s.handleDataDeletion))
 	mux.Handle("GET /facebook/data-deletion/{code}", s.handle(s.handleDeletionStatus))
@@ -27,15 +27,6 @@ func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	writeJSON(w, http.StatusOK, res)
-	return nil
-}
-
-func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
-	e, err := s.Service.Export(r.Context(), r.PathValue("member"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, e)
 	return nil
 }
 

@@ -38,7 +38,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(pattern, s.auth(s.handle(h)))
 	}
 	v1("POST /v1/members/{member}/connect", s.handleConnect)
-	v1("GET /v1/members/{member}", s.handleGetMember)
+	v1("GET /v1/members/{member}", memberGet(s.Service.Member, ""))
 	v1("PUT /v1/members/{member}/sharing", s.handleSetSharing)
 	s.registerSharingRoutes(v1)
 	s.registerFriendRoutes(v1)
@@ -88,6 +88,23 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// memberGet is the handler of a GET route that reads one member: the answer
+// of get for the path's {member} as JSON, under key unless key is empty.
+func memberGet[T any](get func(context.Context, string) (T, error), key string) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v, err := get(r.Context(), r.PathValue("member"))
+		if err != nil {
+			return err
+		}
+		if key != "" {
+			writeJSON(w, http.StatusOK, map[string]any{key: v})
+		} else {
+			writeJSON(w, http.StatusOK, v)
+		}
+		return nil
+	}
 }
 
 // handle adapts an error-returning handler and maps its error.

@@ -6,8 +6,8 @@ import "net/http"
 func (s *Server) registerSharingRoutes(v1 func(string, func(http.ResponseWriter, *http.Request) error)) {
 	v1("PUT /v1/members/{member}/hidden-titles/{title}", s.handleHideTitle)
 	v1("DELETE /v1/members/{member}/hidden-titles/{title}", s.handleUnhideTitle)
-	v1("GET /v1/members/{member}/hidden-titles", s.handleListHidden)
-	v1("GET /v1/members/{member}/shares", s.handleListShares)
+	v1("GET /v1/members/{member}/hidden-titles", memberGet(s.Service.HiddenTitles, "titles"))
+	v1("GET /v1/members/{member}/shares", memberGet(s.Service.Shares, "shares"))
 }
 
 func (s *Server) handleHideTitle(w http.ResponseWriter, r *http.Request) error {
@@ -29,23 +29,5 @@ func (s *Server) handleUnhideTitle(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	writeJSON(w, http.StatusOK, res)
-	return nil
-}
-
-func (s *Server) handleListHidden(w http.ResponseWriter, r *http.Request) error {
-	titles, err := s.Service.HiddenTitles(r.Context(), r.PathValue("member"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"titles": titles})
-	return nil
-}
-
-func (s *Server) handleListShares(w http.ResponseWriter, r *http.Request) error {
-	shares, err := s.Service.Shares(r.Context(), r.PathValue("member"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"shares": shares})
 	return nil
 }
