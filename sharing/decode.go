@@ -23,10 +23,10 @@ import (
 func decodeSimple(data []byte) (ev WatchEvent, occurredAt string, ok bool) {
 	// One string for the whole payload: the fields are substrings of it
 	// (one allocation instead of one per field).
-	d := decoder{s: string(data)}
+	d := decoder{s: string(data), ok: true}
 	d.space()
 	var seen uint16
-	done := d.object(func(key string) bool {
+	d.object(func(key string) bool {
 		var bit uint16
 		switch key {
 		case "event_id":
@@ -57,7 +57,7 @@ func decodeSimple(data []byte) (ev WatchEvent, occurredAt string, ok bool) {
 		return d.once(&seen, bit)
 	})
 	d.space()
-	if !done || !d.ok || d.i != len(d.s) {
+	if !d.ok || d.i != len(d.s) {
 		return WatchEvent{}, "", false
 	}
 	return ev, occurredAt, true
@@ -100,36 +100,35 @@ func (d *decoder) consume(c byte) bool {
 }
 
 // object reads {"key": value, ...}, calling field with the reader on each
-// value; field returns false to give up.
-func (d *decoder) object(field func(key string) bool) bool {
-	d.ok = true
+// value; field returns false to give up. d.ok says whether it could.
+func (d *decoder) object(field func(key string) bool) {
 	if !d.consume('{') {
 		d.fail()
-		return false
+		return
 	}
 	d.space()
 	if d.consume('}') {
-		return true
+		return
 	}
 	for {
 		key := d.str()
 		d.space()
 		if !d.ok || !d.consume(':') {
 			d.fail()
-			return false
+			return
 		}
 		d.space()
 		if !field(key) {
 			d.fail()
-			return false
+			return
 		}
 		d.space()
 		if d.consume('}') {
-			return true
+			return
 		}
 		if !d.consume(',') {
 			d.fail()
-			return false
+			return
 		}
 		d.space()
 	}
@@ -138,7 +137,7 @@ func (d *decoder) object(field func(key string) bool) bool {
 // title reads the title object; d.ok says whether it could.
 func (d *decoder) title(t *Title) {
 	var seen uint16
-	done := d.object(func(key string) bool {
+	d.object(func(key string) bool {
 		var bit uint16
 		switch key {
 		case "id":
@@ -155,9 +154,6 @@ func (d *decoder) title(t *Title) {
 		}
 		return d.once(&seen, bit)
 	})
-	if !done {
-		d.fail()
-	}
 }
 
 // once records that the field of bit was read, and reports whether it was
