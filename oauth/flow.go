@@ -137,10 +137,7 @@ func (f *Flow) Exchange(ctx context.Context, code, verifier string) (*oauth2.Tok
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, f.client)
 	tok, err := f.conf.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err == nil {
-		if tok.AccessToken == "" {
-			return nil, fmt.Errorf("%w: empty access token", ErrCodeRejected)
-		}
-		return tok, nil
+		return tok, nil // oauth2 never returns an empty access token
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil {
@@ -150,19 +147,21 @@ func (f *Flow) Exchange(ctx context.Context, code, verifier string) (*oauth2.Tok
 		}
 		return nil, fmt.Errorf("%w: token endpoint answered HTTP %d", ErrCodeRejected, status)
 	}
-	// No answer from the token endpoint (refused, reset, timeout,
-	// cancelled): nothing was exchanged.
-	return nil, fmt.Errorf("%w: %s", ErrUnavailable, describeTransport(err))
-}
-
-// describeTransport names a transport failure without echoing the request
-// (a url.Error would print the token endpoint URL; the code travels in the
-// body, but stay conservative).
-func describeTransport(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		err = ue.Err
+		// No answer from the token endpoint (refused, reset, timeout,
+		// cancelled): nothing was exchanged.
+		return nil, fmt.Errorf("%w: %s", ErrUnavailable, describeTransport(ue.Err))
 	}
+	// A success answer we cannot use (no access_token, not JSON, cut
+	// short): the code is spent.
+	return nil, fmt.Errorf("%w: unusable token endpoint answer", ErrCodeRejected)
+}
+
+// describeTransport names the cause of a transport failure (a url.Error's
+// Err) without echoing the request (a url.Error would print the token
+// endpoint URL; the code travels in the body, but stay conservative).
+func describeTransport(err error) string {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err.Error()
 	}
