@@ -204,3 +204,48 @@ func TestErrorMapping(t *testing.T) {
 		}
 	})
 }
+
+// TestCallbackFailures: the callback's failures after the code exchange,
+// each answered with a reason and nothing stored.
+func TestCallbackFailures(t *testing.T) {
+	b := setup(t)
+	u := b.emu.AddUser(graphtest.User{ID: "750002", Name: "Cal Back"})
+	cases := []struct {
+		name  string
+		route string // failed once; empty: the code is left out
+		fault graphtest.Fault
+		want  string
+	}{
+		{"long-lived exchange down", "GET /oauth/access_token", graphtest.Fault{Code: 2}, "facebook_unavailable"},
+		{"/me refused", "GET /me", graphtest.Fault{Code: 200}, "exchange_failed"},
+		{"/me/permissions bad gateway", "GET /me/permissions", graphtest.Fault{Status: 502, Body: "<html>bad gateway</html>"}, "facebook_unavailable"},
+		{"no code", "", graphtest.Fault{}, "exchange_failed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, _, out := b.do(t, "POST", "/v1/members/m2/connect", "", "", true)
+			if status != 200 {
+				t.Fatalf("connect = %d %v", status, out)
+			}
+			cb, err := b.emu.Approve(out["authorize_url"].(string), u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := cb.Query()
+			if tc.route != "" {
+				b.emu.FailNext(tc.route, 1, tc.fault)
+				defer b.emu.ClearFaults()
+			} else {
+				q.Del("code")
+			}
+			status, hdr, _ := b.do(t, "GET", "/oauth/facebook/callback?"+q.Encode(), "", "", false)
+			loc, _ := url.Parse(hdr.Get("Location"))
+			if status != http.StatusFound || loc.Query().Get("facebook") != "error" || loc.Query().Get("reason") != tc.want {
+				t.Fatalf("callback = %d to %q, want 302 with facebook=error&reason=%s", status, hdr.Get("Location"), tc.want)
+			}
+			if _, _, m := b.do(t, "GET", "/v1/members/m2", "", "", true); m["status"] != "not_connected" {
+				t.Fatalf("member after a failed connect = %v", m)
+			}
+		})
+	}
+}
