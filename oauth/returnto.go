@@ -43,7 +43,7 @@ func ValidReturnTo(s string) error {
 // Outcome is how a connect attempt ended, as told to the account page.
 type Outcome struct {
 	Status string // "connected", "denied" or "error"
-	Reason string // for "error": invalid_state, exchange_failed, facebook_unavailable, facebook_account_in_use
+	Reason string // for "error": invalid_state, exchange_failed, facebook_unavailable, facebook_account_in_use, unavailable (our store)
 }
 
 // Outcomes of the contract.
