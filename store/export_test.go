@@ -1,6 +1,9 @@
 package store
 
-import "database/sql"
+import (
+	"context"
+	"database/sql"
+)
 
 // Test hooks, visible to package store_test only.
 
@@ -27,3 +30,21 @@ var ScrubError = scrubError
 
 // SHA256Hex exposes sha256Hex.
 var SHA256Hex = sha256Hex
+
+// Write runs f in a write (see write), with exec running a statement in its
+// transaction.
+func (db *DB) Write(ctx context.Context, f func(exec func(query string, args ...any) error) error) error {
+	return db.write(ctx, "test write", func(tx *tx) error {
+		return f(func(query string, args ...any) error {
+			_, err := tx.ExecContext(ctx, query, args...)
+			return err
+		})
+	})
+}
+
+// QueuedWrites is the number of writes waiting for the next group commit.
+func (db *DB) QueuedWrites() int {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	return len(db.wqueue)
+}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"watchshare/store"
 )
@@ -62,5 +66,91 @@ func TestWriteCanceledContext(t *testing.T) {
 	}
 	if m, err := db.GetMember(context.Background(), "m1"); err != nil || !m.SharingEnabled {
 		t.Fatalf("GetMember = %+v, %v, want untouched", m, err)
+	}
+}
+
+// TestGroupCommit_Savepoints: in one group, a write that fails or panics
+// after changing a row undoes only its own change; the others commit.
+func TestGroupCommit_Savepoints(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	insert := `INSERT INTO members (member_id, sharing_enabled, created_at) VALUES (?, 1, 0)`
+	held, release := make(chan struct{}), make(chan struct{})
+	leaderDone := make(chan error, 1)
+	go func() {
+		leaderDone <- db.Write(ctx, func(exec func(string, ...any) error) error {
+			close(held)
+			<-release // hold the commit so that the writes below queue as one group
+			return exec(insert, "leader")
+		})
+	}()
+	waitQueued := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for db.QueuedWrites() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("QueuedWrites = %d, want %d", db.QueuedWrites(), n)
+			}
+			runtime.Gosched()
+		}
+	}
+	<-held
+	errFail := errors.New("fails after its insert")
+	writes := []func(exec func(string, ...any) error) error{
+		func(exec func(string, ...any) error) error { return exec(insert, "kept-1") },
+		func(exec func(string, ...any) error) error {
+			if err := exec(insert, "failed"); err != nil {
+				return err
+			}
+			return errFail
+		},
+		func(exec func(string, ...any) error) error {
+			if err := exec(insert, "panicked"); err != nil {
+				return err
+			}
+			panic("boom")
+		},
+		func(exec func(string, ...any) error) error { return exec(insert, "kept-2") },
+	}
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, f := range writes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = db.Write(ctx, f)
+		}()
+		waitQueued(i + 1) // queued in this order
+	}
+	close(release)
+	if err := <-leaderDone; err != nil {
+		t.Fatalf("leader = %v", err)
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[3] != nil {
+		t.Fatalf("kept writes = %v, %v", errs[0], errs[3])
+	}
+	if !errors.Is(errs[1], errFail) {
+		t.Fatalf("failing write = %v, want %v", errs[1], errFail)
+	}
+	if errs[2] == nil || !strings.Contains(errs[2].Error(), "panic") {
+		t.Fatalf("panicking write = %v, want a panic error", errs[2])
+	}
+	raw := rawDB(t, db.Path())
+	rows, err := raw.Query(`SELECT member_id FROM members ORDER BY member_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, id)
+	}
+	if want := []string{"kept-1", "kept-2", "leader"}; !slices.Equal(got, want) {
+		t.Fatalf("members = %v, want %v", got, want)
 	}
 }
