@@ -75,30 +75,7 @@ func (a *Announcer) Announce(ctx context.Context, kind, memberID string, fields 
 	return a.publish(ctx, kind, memberID, obj)
 }
 
-// AnnounceValue publishes v, which must marshal to a JSON object with a
-// non-empty string "member_id" (a struct or a map), on social.event.<kind>;
-// "at" is added when v has none.
-func (a *Announcer) AnnounceValue(ctx context.Context, kind string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return a.fail(kind, "", fmt.Errorf("worker: announcement: %w", err))
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return a.fail(kind, "", fmt.Errorf("worker: announcement is not a JSON object: %w", err))
-	}
-	var member string
-	if raw, ok := obj["member_id"]; ok {
-		_ = json.Unmarshal(raw, &member)
-	}
-	if _, ok := obj["at"]; !ok {
-		at, _ := json.Marshal(a.now().UTC().Format(time.RFC3339))
-		obj["at"] = at
-	}
-	return a.publish(ctx, kind, member, obj)
-}
-
-func (a *Announcer) publish(ctx context.Context, kind, member string, obj any) error {
+func (a *Announcer) publish(ctx context.Context, kind, member string, obj map[string]any) error {
 	if !validKind(kind) {
 		return a.fail(kind, member, fmt.Errorf("worker: unknown announcement kind %q", kind))
 	}

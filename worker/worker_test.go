@@ -761,11 +761,7 @@ func TestAnnouncer(t *testing.T) {
 	if err := a.Announce(ctx(t), worker.EventShared, "m1", map[string]any{"title_id": "70143836", "member_id": "ignored"}); err != nil {
 		t.Fatal(err)
 	}
-	type disc struct {
-		MemberID     string `json:"member_id"`
-		DeletedPosts int    `json:"deleted_posts"`
-	}
-	if err := a.AnnounceValue(ctx(t), worker.EventDisconnected, disc{MemberID: "m2", DeletedPosts: 3}); err != nil {
+	if err := a.Announce(ctx(t), worker.EventDisconnected, "m2", map[string]any{"deleted_posts": 3}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Announce(ctx(t), "exploded", "m1", nil); err == nil {
@@ -774,11 +770,8 @@ func TestAnnouncer(t *testing.T) {
 	if err := a.Announce(ctx(t), worker.EventConnected, "", nil); err == nil {
 		t.Error("Announce(no member) = nil")
 	}
-	if err := a.AnnounceValue(ctx(t), worker.EventShared, "not an object"); err == nil {
-		t.Error("AnnounceValue(not an object) = nil")
-	}
-	if err := a.AnnounceValue(ctx(t), worker.EventShared, map[string]any{"title_id": "70143836"}); err == nil {
-		t.Error("AnnounceValue(no member_id) = nil")
+	if err := a.Announce(ctx(t), worker.EventShared, "m1", map[string]any{"bad": make(chan int)}); err == nil {
+		t.Error("Announce(fields that do not marshal) = nil")
 	}
 	// None of the rejected announcements was published: the next two
 	// messages are the good ones.

@@ -43,19 +43,17 @@ type Options struct {
 	// Logger receives the server's warnings and errors (notices at debug
 	// level). Nil means the server logs nothing.
 	Logger *slog.Logger
-	// ServerName is the server's name; empty means "watchshare-embedded".
-	ServerName string
-	// ReadyTimeout bounds the wait for the server to accept connections;
-	// zero means 10s. The context given to Start bounds it too.
-	ReadyTimeout time.Duration
 }
+
+// readyTimeout bounds the wait for the server to accept connections (the
+// context given to Start bounds it too).
+const readyTimeout = 10 * time.Second
 
 // Server is a running embedded NATS server.
 type Server struct {
-	ns       *server.Server
-	inProc   bool
-	storeDir string
-	once     sync.Once
+	ns     *server.Server
+	inProc bool
+	once   sync.Once
 }
 
 // Start starts an embedded NATS server with JetStream enabled and waits until
@@ -64,12 +62,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.StoreDir == "" {
 		return nil, errors.New("natsembed: StoreDir is required")
 	}
-	name := o.ServerName
-	if name == "" {
-		name = "watchshare-embedded"
-	}
 	opts := &server.Options{
-		ServerName: name,
+		ServerName: "watchshare-embedded",
 		JetStream:  true,
 		StoreDir:   o.StoreDir,
 		SyncAlways: o.SyncAlways,
@@ -106,22 +100,18 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	go ns.Start()
 
-	timeout := o.ReadyTimeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	s := &Server{ns: ns, inProc: opts.DontListen, storeDir: o.StoreDir}
+	s := &Server{ns: ns, inProc: opts.DontListen}
 	fail := func(err error) (*Server, error) {
 		s.Shutdown()
 		return nil, err
 	}
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(readyTimeout)
 	for !ns.ReadyForConnections(100 * time.Millisecond) {
 		if err := ctx.Err(); err != nil {
 			return fail(fmt.Errorf("natsembed: waiting for server: %w", err))
 		}
 		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("natsembed: server not ready after %s", timeout))
+			return fail(fmt.Errorf("natsembed: server not ready after %s", readyTimeout))
 		}
 	}
 	if !ns.JetStreamEnabled() {
@@ -156,12 +146,6 @@ func (s *Server) ClientURL() string {
 	}
 	return s.ns.ClientURL()
 }
-
-// StoreDir is the JetStream store directory.
-func (s *Server) StoreDir() string { return s.storeDir }
-
-// NATSServer returns the underlying nats-server, for tests and diagnostics.
-func (s *Server) NATSServer() *server.Server { return s.ns }
 
 // Shutdown stops the server and waits until it has stopped. It is safe to
 // call more than once and from several goroutines.
