@@ -144,20 +144,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.probes, "probes", 200, "events of the publish-to-post latency probe, published one by one after the drain")
 	fs.IntVar(&o.probeRate, "probe-rate", 100, "probe events per second")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated load")
-	fs.StringVar(&o.workerBinary, "worker-binary", "", "the watchshare binary run as the worker (`serve`); empty: this executable")
+	fs.StringVar(&o.workerBinary, "worker-binary", "", "the watchshare binary run as the worker (its serve command); empty: this executable")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the worker process (its whole life: drain, probe, shutdown) to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary folder (database, NATS store, the worker's log)")
 	fs.BoolVar(&o.verbose, "v", false, "print the worker's JSON logs (warnings and errors)")
 	fs.BoolVar(&o.trace, "trace", false, "print the consumers' progress every 20 ms (pending, delivered, pull requests waiting)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	case o.load.members < 1 || o.events < 1 || o.httpRequests < 1 || o.probes < 0 || o.probeRate < 1:
 		return usageError{errors.New("members, events, http-requests and probe-rate must be positive, probes not negative")}
 	case o.load.connected < 0 || o.load.connected > 1 || o.load.cross < 0 || o.load.cross > 1 || o.load.kids < 0 || o.load.kids > 1:
@@ -768,5 +763,5 @@ func cpuSeconds() float64 {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return rusageSeconds(&ru)
 }

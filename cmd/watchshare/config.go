@@ -131,11 +131,8 @@ func parseConfig(name string, args []string, getenv func(string) string, require
 			fs.StringVar(&v, s.flagName(), v, s.usage+" ($"+s.env+")")
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return config{}, err
-	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	get := func(env string) string { return strings.TrimSpace(*values[env]) }
 	fail := func(env, format string, a ...any) error {

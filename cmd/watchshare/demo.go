@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,11 +35,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	keep := fs.Bool("keep", false, "keep the temporary folder (database, NATS store) and print its path")
 	serve := fs.Bool("serve", false, "set everything up, connect nobody, and stay up for manual use until interrupted")
 	verbose := fs.Bool("v", false, "also print the service's JSON logs")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "watchshare-demo-")
 	if err != nil {
@@ -339,8 +336,8 @@ func (d *demo) story(ctx context.Context) error {
 	d.say("maya:   %v", d.postsOf(maya))
 	d.say("daniel: %v", d.postsOf(daniel))
 	d.say("james:  %v", d.postsOf(james))
-	d.check("maya has exactly one post (no kids title, no duplicate)", equalSet(d.postsOf(maya), "70143836"), "")
-	d.check("daniel has exactly one post (the abandoned title is not shared)", equalSet(d.postsOf(daniel), "70299110"), "")
+	d.check("maya has exactly one post (no kids title, no duplicate)", slices.Equal(d.postsOf(maya), []string{"70143836"}), "")
+	d.check("daniel has exactly one post (the abandoned title is not shared)", slices.Equal(d.postsOf(daniel), []string{"70299110"}), "")
 	d.check("james has no posts", len(d.postsOf(james)) == 0, "")
 
 	d.chapter("4. Friends sync, and each member sees friends' activity")
@@ -423,18 +420,6 @@ func (d *demo) story(ctx context.Context) error {
 
 // scan counts occurrences of the canaries in the database files.
 func (d *demo) scan(canaries []string) int { return store.Residue(d.sys.cfg.DB, canaries) }
-
-func equalSet(got []string, want ...string) bool {
-	if len(got) != len(want) {
-		return false
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			return false
-		}
-	}
-	return true
-}
 
 func friendIDs(out map[string]any) string {
 	fs, _ := out["friends"].([]any)

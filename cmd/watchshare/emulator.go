@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,14 +27,8 @@ func runGraphEmulator(ctx context.Context, args []string, stdout, stderr io.Writ
 	redirect := fs.String("redirect-uri", "", "the only valid OAuth redirect URI (empty: any http(s) URI)")
 	deauth := fs.String("deauthorize-url", "", "where RemoveApp sends the deauthorize callback")
 	deletion := fs.String("data-deletion-url", "", "where data deletion requests are sent")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	emu := &graphtest.Server{

@@ -73,22 +73,32 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	var se *settingError
-	if errors.As(err, &se) {
-		fmt.Fprintln(stderr, "watchshare: "+se.Error())
-		return 2
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintln(stderr, "watchshare: "+ue.Error())
-		return 2
-	}
 	fmt.Fprintln(stderr, "watchshare: "+err.Error())
+	var se *settingError
+	var ue usageError
+	if errors.As(err, &se) || errors.As(err, &ue) {
+		return 2
+	}
 	return 1
 }
 
 // usageError is a bad command line (exit code 2).
 type usageError struct{ error }
+
+// parseFlags parses a command's flags: -h is flag.ErrHelp (exit 0), a bad
+// flag or a left-over argument a usageError.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
 
 func versionString() string {
 	v := "watchshare (devel)"

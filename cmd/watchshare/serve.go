@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,11 +22,7 @@ const serveCPUProfileEnv = "WATCHSHARE_CPUPROFILE"
 func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, err := parseConfig("serve", args, getenv, true, stderr)
 	if err != nil {
-		var se *settingError
-		if errors.As(err, &se) || errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	if path := getenv(serveCPUProfileEnv); path != "" {
