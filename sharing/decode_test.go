@@ -47,19 +47,22 @@ func FuzzDecodeSimple(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzWatchEvent")
-	entries, _ := os.ReadDir(dir)
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		f.Fatalf("corpus %s: %d entries, %v", dir, len(entries), err)
+	}
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			f.Fatal(err)
 		}
 		// go test fuzz v1 / []byte("...")
-		lines := strings.SplitN(string(b), "\n", 2)
-		if len(lines) == 2 {
-			if v, err := unquoteCorpus(strings.TrimSpace(lines[1])); err == nil {
-				f.Add(v)
-			}
+		_, entry, _ := strings.Cut(string(b), "\n")
+		v, err := unquoteCorpus(strings.TrimSpace(entry))
+		if err != nil {
+			f.Fatalf("corpus entry %s: %v", e.Name(), err)
 		}
+		f.Add(v)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, at, ok := decodeSimple(data)
