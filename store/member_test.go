@@ -358,3 +358,37 @@ func TestSaveConnection_SwitchAccountDropsOldFriendData(t *testing.T) {
 		}
 	}
 }
+
+// ImportConnections saves all connections or none, each with its first
+// friend sync scheduled.
+func TestImportConnections(t *testing.T) {
+	db := MustOpen(t)
+	ctx := context.Background()
+	connect(t, db, "owner", "fb-taken")
+	next := time.UnixMilli(time.Now().Add(24 * time.Hour).UnixMilli()).UTC()
+	conn := func(member, fb string) store.Connection {
+		return store.Connection{MemberID: member, FacebookUserID: fb, Name: "N " + member, Token: "tok-" + member}
+	}
+	err := db.ImportConnections(ctx, []store.Connection{conn("i1", "fb-i1"), conn("i2", "fb-taken")}, next)
+	if !errors.Is(err, store.ErrFacebookAccountInUse) {
+		t.Fatalf("ImportConnections with a taken account = %v, want ErrFacebookAccountInUse", err)
+	}
+	if m, err := db.GetMember(ctx, "i1"); err != nil || m.Status != store.StatusNotConnected {
+		t.Fatalf("i1 after the failed import = %+v, %v; want not connected", m, err)
+	}
+	if err := db.ImportConnections(ctx, []store.Connection{conn("i1", "fb-i1"), conn("i2", "fb-i2")}, next); err != nil {
+		t.Fatalf("ImportConnections = %v", err)
+	}
+	for _, id := range []string{"i1", "i2"} {
+		m, err := db.GetMember(ctx, id)
+		if err != nil || m.Status != store.StatusConnected || !m.NextFriendSync.Equal(next) {
+			t.Fatalf("GetMember(%s) = %+v, %v; want connected, next friend sync %v", id, m, err, next)
+		}
+		if tok, err := db.MemberToken(ctx, id); err != nil || tok != "tok-"+id {
+			t.Fatalf("MemberToken(%s) = %q, %v", id, tok, err)
+		}
+	}
+	if err := db.ImportConnections(ctx, []store.Connection{{MemberID: "i3"}}, next); err == nil {
+		t.Fatal("ImportConnections without a token succeeded")
+	}
+}

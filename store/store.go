@@ -442,8 +442,10 @@ func (db *DB) runGroup(group []*writeReq) {
 			req.err = err
 			continue
 		}
-		if len(group) == 1 {
-			req.err = runWrite(req, t)
+		if len(group) == 1 { // no savepoint needed: a failed write rolls the transaction back
+			if req.err = runWrite(req, t); req.err != nil {
+				return
+			}
 			break
 		}
 		if _, err := t.ExecContext(bg, `SAVEPOINT w`); err != nil {

@@ -144,3 +144,23 @@ func TestGroupCommit_Savepoints(t *testing.T) {
 		t.Fatalf("members = %v, want %v", got, want)
 	}
 }
+
+// TestWrite_FailureRollsBack: a write alone in its group that fails after a
+// change leaves nothing.
+func TestWrite_FailureRollsBack(t *testing.T) {
+	db := MustOpen(t)
+	errFail := errors.New("fails after its insert")
+	err := db.Write(context.Background(), func(exec func(string, ...any) error) error {
+		if err := exec(`INSERT INTO members (member_id, sharing_enabled, created_at) VALUES ('lone', 1, 0)`); err != nil {
+			return err
+		}
+		return errFail
+	})
+	if !errors.Is(err, errFail) {
+		t.Fatalf("Write = %v, want %v", err, errFail)
+	}
+	var n int
+	if err := rawDB(t, db.Path()).QueryRow(`SELECT COUNT(*) FROM members`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("members after the failed write = %d, %v; want 0", n, err)
+	}
+}
