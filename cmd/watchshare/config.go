@@ -136,12 +136,7 @@ func parseConfig(name string, args []string, getenv func(string) string, require
 	}
 	get := func(env string) string { return strings.TrimSpace(*values[env]) }
 	fail := func(env, format string, a ...any) error {
-		for _, s := range settings {
-			if s.env == env {
-				return &settingError{env: env, flag: s.flagName(), msg: fmt.Sprintf(format, a...)}
-			}
-		}
-		return fmt.Errorf("%s: %s", env, fmt.Sprintf(format, a...))
+		return &settingError{env: env, flag: setting{env: env}.flagName(), msg: fmt.Sprintf(format, a...)}
 	}
 	if requireSecrets {
 		for _, s := range settings {

@@ -52,7 +52,7 @@ func startSystem(ctx context.Context, cfg config, log *slog.Logger) (_ *system, 
 
 	s.listener, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		return nil, &settingError{env: "WATCHSHARE_HTTP_ADDR", flag: "http-addr", msg: err.Error()}
+		return nil, &settingError{env: "WATCHSHARE_HTTP_ADDR", flag: setting{env: "WATCHSHARE_HTTP_ADDR"}.flagName(), msg: err.Error()}
 	}
 	s.cfg.withListenAddr(s.listener.Addr().String())
 	cfg = s.cfg
