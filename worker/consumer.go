@@ -30,9 +30,6 @@ type Consumer struct {
 	sched   *scheduler
 	gate    *gate
 
-	trackMu sync.Mutex
-	tracked map[*item]struct{}
-
 	started  atomic.Bool
 	hardOnce sync.Once
 	stopping chan struct{}   // closed, with lifeMu held, when Stop begins: no more pulling
@@ -87,7 +84,6 @@ func New(js jetstream.JetStream, h Handler, cfg Config) (*Consumer, error) {
 		log:      cfg.Logger.With("component", "worker"),
 		metrics:  m,
 		sched:    newScheduler(cfg.QueueSize),
-		tracked:  make(map[*item]struct{}),
 		stopping: make(chan struct{}),
 		hard:     make(chan struct{}),
 		quit:     make(chan struct{}),
@@ -452,9 +448,8 @@ func (c *Consumer) accept(stream string, msg jetstream.Msg) {
 		m.MsgID = m.Header.Get(jetstream.MsgIDHeader)
 	}
 	m.key = messageKey(m.Subject, m.Data)
-	it := &item{msg: msg, m: m}
-	c.track(it)
-	c.sched.push(m.key, it)
+	c.stats.held.Add(1)
+	c.sched.push(m.key, &item{msg: msg, m: m})
 }
 
 // watch refreshes the lag gauges every InfoInterval and recreates the
@@ -493,20 +488,6 @@ func (p *puller) watch() {
 
 // --- heartbeats ---
 
-func (c *Consumer) track(it *item) {
-	c.stats.held.Add(1)
-	c.trackMu.Lock()
-	c.tracked[it] = struct{}{}
-	c.trackMu.Unlock()
-}
-
-func (c *Consumer) untrack(it *item) {
-	c.trackMu.Lock()
-	delete(c.tracked, it)
-	c.trackMu.Unlock()
-	c.stats.held.Add(-1)
-}
-
 // heartbeats sends InProgress every AckWait/3 for every held message:
 // running, queued behind its key, or waiting at the pause gate. It runs
 // until the handler goroutines have exited.
@@ -522,12 +503,7 @@ func (c *Consumer) heartbeats() {
 			return
 		case <-t.C:
 		}
-		batch = batch[:0]
-		c.trackMu.Lock()
-		for it := range c.tracked {
-			batch = append(batch, it)
-		}
-		c.trackMu.Unlock()
+		batch = c.sched.items(batch[:0])
 		for _, it := range batch {
 			it.heartbeat()
 		}
@@ -547,7 +523,7 @@ func (c *Consumer) work() {
 	for key := range c.sched.ready {
 		it := c.sched.head(key)
 		c.process(&hc, it)
-		c.untrack(it)
+		c.stats.held.Add(-1)
 		c.sched.done(key)
 	}
 }

@@ -84,6 +84,17 @@ func (s *scheduler) head(key string) *item {
 	return s.queues[key][0]
 }
 
+// items appends every held item (running, queued behind its key, or
+// waiting at the pause gate) to buf.
+func (s *scheduler) items(buf []*item) []*item {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, q := range s.queues {
+		buf = append(buf, q...)
+	}
+	return buf
+}
+
 // done removes the key's head item, frees its slot and lets the key's next
 // item run.
 func (s *scheduler) done(key string) {
