@@ -70,6 +70,10 @@ func startMessaging(ctx context.Context, cfg config, log *slog.Logger, reg prome
 			return nil, fmt.Errorf("nats dir: %w", err)
 		}
 		m.embedded, err = natsembed.Start(ctx, natsembed.Options{StoreDir: dir, Listen: cfg.NATSListen, Logger: log})
+		var le *natsembed.ListenError
+		if errors.As(err, &le) { // exit 2, naming the setting, like a taken HTTP address
+			return nil, &settingError{env: "WATCHSHARE_NATS_LISTEN", flag: setting{env: "WATCHSHARE_NATS_LISTEN"}.flagName(), msg: le.Err.Error()}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("starting the embedded NATS server: %w", err)
 		}

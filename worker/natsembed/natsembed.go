@@ -89,6 +89,15 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		if host == "" {
 			host = "0.0.0.0"
 		}
+		if port != server.RANDOM_PORT {
+			// The server would only log a bind failure and never become
+			// ready; find out now, with an error the caller can name.
+			ln, err := net.Listen("tcp", net.JoinHostPort(host, portStr))
+			if err != nil {
+				return nil, &ListenError{Addr: o.Listen, Err: err}
+			}
+			ln.Close()
+		}
 		opts.Host, opts.Port = host, port
 	}
 	ns, err := server.NewServer(opts)
@@ -119,6 +128,18 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	return s, nil
 }
+
+// ListenError: the server cannot listen on Options.Listen (taken, or not an
+// address of this host).
+type ListenError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("natsembed: listen on %s: %v", e.Addr, e.Err)
+}
+func (e *ListenError) Unwrap() error { return e.Err }
 
 // Connect connects a client to the server: through an in-process pipe when
 // the server does not listen, else over TCP to ClientURL. The defaults

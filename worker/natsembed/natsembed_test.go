@@ -2,6 +2,8 @@ package natsembed_test
 
 import (
 	"context"
+	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +77,15 @@ func TestStartErrors(t *testing.T) {
 	}
 	if _, err := natsembed.Start(ctx, natsembed.Options{StoreDir: t.TempDir(), Listen: "nonsense"}); err == nil {
 		t.Error("Start with a bad address = nil error")
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	_, err = natsembed.Start(ctx, natsembed.Options{StoreDir: t.TempDir(), Listen: taken.Addr().String()})
+	var le *natsembed.ListenError
+	if !errors.As(err, &le) || le.Addr != taken.Addr().String() {
+		t.Errorf("Start on a taken port = %v, want a *ListenError naming it", err)
 	}
 }
