@@ -178,7 +178,7 @@ func (db *DB) keepQueuedDeletions(ctx context.Context, tx *tx, memberID string, 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET token_ct = ?, action_id = '', share_id = NULL, last_error = '',
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET token_ct = ?, action_id = '', facebook_user_id = '', share_id = NULL, last_error = '',
 			expires_at = ? WHERE id = ?`, ct, tx.now.Add(OrphanTTL).UnixMilli(), q.id); err != nil {
 			return err
 		}

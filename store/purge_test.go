@@ -439,7 +439,7 @@ func TestPurgeMember_KeepDeletions(t *testing.T) {
 	}
 	got := map[string]bool{}
 	for _, it := range items {
-		if it.Kind != store.OutboxDeleteAction || it.Token != token || !it.OwnToken || it.ShareID != 0 {
+		if it.Kind != store.OutboxDeleteAction || it.Token != token || !it.OwnToken || it.ShareID != 0 || it.FacebookUserID != "" {
 			t.Fatalf("deletion after the purge = %+v (token %q)", it, it.Token)
 		}
 		got[it.ActionID] = true
