@@ -450,7 +450,7 @@ func (s *Service) rateLimitBackoff(err error) time.Duration {
 	if graph.RateLimitScopeOf(err) == graph.ScopeUser {
 		base = s.rlBackoff / 5
 	}
-	return base + rand.N(base/4 + 1)
+	return base + rand.N(base/4+1)
 }
 
 func usageBackoff(u graph.Usage) time.Duration {
