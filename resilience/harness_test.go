@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -730,7 +731,7 @@ func (t tally) String() string {
 // are not posts. Deleted posts still count.
 func (r *rig) executedPosts() map[pair]int {
 	r.mu.Lock()
-	memberOf := maps(r.memberOf)
+	memberOf := maps.Clone(r.memberOf)
 	r.mu.Unlock()
 	n := map[pair]int{}
 	for _, c := range r.emu.Calls() {
@@ -741,14 +742,6 @@ func (r *rig) executedPosts() map[pair]int {
 		n[pair{memberOf[c.UserID], title}]++
 	}
 	return n
-}
-
-func maps[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // count tallies plans against the emulator's call log.
@@ -779,17 +772,29 @@ func (r *rig) count(plans ...plan) tally {
 
 // consumerState reads the PLAYBACK consumer and the dead-letter stream.
 type consumerState struct {
-	Pending    uint64 // not delivered yet
-	AckPending int    // delivered, not settled (in flight, or waiting for a redelivery)
-	Redelivery int    // waiting for a redelivery
-	DLQ        uint64 // dead letters
+	Pending     uint64 // not delivered yet
+	AckPending  int    // delivered, not settled (in flight, or waiting for a redelivery)
+	Redelivery  int    // waiting for a redelivery
+	Undelivered bool   // the stream holds messages past the last delivered one
+	DLQ         uint64 // dead letters
 }
 
-func (c consumerState) terminal() bool { return c.Pending == 0 && c.AckPending == 0 }
+func (c consumerState) terminal() bool { return c.Pending == 0 && c.AckPending == 0 && !c.Undelivered }
 
 func (r *rig) consumer() (consumerState, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// The stream first: a message it acknowledged reaches the consumer's
+	// NumPending asynchronously, so right after a publish NumPending can
+	// still be 0; the last delivered sequence tells.
+	stream, err := r.js.Stream(ctx, worker.StreamPlayback)
+	if err != nil {
+		return consumerState{}, err
+	}
+	sinfo, err := stream.Info(ctx)
+	if err != nil {
+		return consumerState{}, err
+	}
 	cons, err := r.js.Consumer(ctx, worker.StreamPlayback, worker.DurableName)
 	if err != nil {
 		return consumerState{}, err
@@ -798,7 +803,8 @@ func (r *rig) consumer() (consumerState, error) {
 	if err != nil {
 		return consumerState{}, err
 	}
-	st := consumerState{Pending: info.NumPending, AckPending: info.NumAckPending, Redelivery: info.NumRedelivered}
+	st := consumerState{Pending: info.NumPending, AckPending: info.NumAckPending, Redelivery: info.NumRedelivered,
+		Undelivered: info.Delivered.Stream < sinfo.State.LastSeq}
 	dlq, err := r.js.Stream(ctx, worker.StreamDLQ)
 	if err != nil {
 		return consumerState{}, err
@@ -845,7 +851,7 @@ func (r *rig) reportPairs(plans ...plan) {
 	got := r.executedPosts()
 	n := 0
 	r.mu.Lock()
-	fbOf := maps(r.fbOf)
+	fbOf := maps.Clone(r.fbOf)
 	r.mu.Unlock()
 	calls := r.emu.Calls()
 	for k, c := range got {

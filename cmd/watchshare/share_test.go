@@ -17,16 +17,28 @@ import (
 )
 
 // drained waits until the stream's consumer has delivered and settled
-// every message.
+// every message. A message the stream acknowledged reaches the consumer's
+// NumPending asynchronously, so the consumer must also have delivered up to
+// the stream's last sequence.
 func (ts *testSystem) drained(stream string) {
 	ts.t.Helper()
+	ctx := context.Background()
 	waitFor(ts.t, stream+" drained", func() bool {
-		c, err := ts.sys.msg.js.Consumer(context.Background(), stream, worker.DurableName)
+		s, err := ts.sys.msg.js.Stream(ctx, stream)
 		if err != nil {
 			return false
 		}
-		info, err := c.Info(context.Background())
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
+		sinfo, err := s.Info(ctx)
+		if err != nil {
+			return false
+		}
+		c, err := ts.sys.msg.js.Consumer(ctx, stream, worker.DurableName)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.Delivered.Stream >= sinfo.State.LastSeq &&
+			info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
 	})
 }
 
@@ -80,10 +92,6 @@ func (ts *testSystem) announcements() func() []map[string]any {
 	}
 }
 
-func (ts *testSystem) actions(fbUser string) []graphtest.Action {
-	return ts.emu.Actions(fbUser)
-}
-
 func TestShareRules(t *testing.T) {
 	ts := newTestSystem(t, map[string]string{"WATCHSHARE_RESHARE_AFTER": "2h", "WATCHSHARE_CONSENT_TTL": "10h"})
 	maya := ts.emu.AddUser(graphtest.User{ID: "200001", Name: "Maya Chen"})
@@ -92,7 +100,7 @@ func TestShareRules(t *testing.T) {
 	ts.mustConnect("james", james.ID, "public_profile", "user_friends")
 	ann := ts.announcements()
 
-	posts := func() int { return len(ts.actions(maya.ID)) }
+	posts := func() int { return len(ts.emu.Actions(maya.ID)) }
 	step := func(name string, ev map[string]any, wantPosts int) {
 		t.Helper()
 		ts.publishWatch(ev)
@@ -133,7 +141,7 @@ func TestShareRules(t *testing.T) {
 		t.Fatalf("pause: %d %v", status, out)
 	}
 	step("paused", watchEvent("maya", "s5", "t4", 600), 3)
-	ts.api("PUT", "/v1/members/maya/sharing", map[string]any{"enabled": true})
+	ts.mustAPI(http.StatusOK, "PUT", "/v1/members/maya/sharing", map[string]any{"enabled": true})
 	step("resumed", watchEvent("maya", "s5", "t4", 630), 4)
 
 	// Hidden before posting.
@@ -163,7 +171,7 @@ func TestShareRules(t *testing.T) {
 	if got := len(ts.emu.Calls()); got != before {
 		t.Fatalf("%d Graph calls for members who cannot be posted for, want 0", got-before)
 	}
-	if len(ts.actions(james.ID)) != 0 {
+	if len(ts.emu.Actions(james.ID)) != 0 {
 		t.Fatal("posted for a member without publish_actions")
 	}
 
@@ -269,14 +277,14 @@ func TestShareFacebookErrors(t *testing.T) {
 		ts.emu.FailNext(route, 1, graphtest.Fault{Code: 2})
 		ts.emu.FailNext(route, 1, graphtest.Fault{Status: 502, Body: "<html>bad gateway</html>"})
 		ts.publishWatch(watchEvent("dan", "s1", "a1", 600))
-		waitFor(t, "post after transient errors", func() bool { return len(ts.actions(u.ID)) == 1 })
+		waitFor(t, "post after transient errors", func() bool { return len(ts.emu.Actions(u.ID)) == 1 })
 		ts.drained(worker.StreamPlayback)
 	})
 	t.Run("rate limits back off and post later", func(t *testing.T) {
 		ts.emu.FailNext(route, 1, graphtest.Fault{Code: 4})
 		ts.emu.FailNext(route, 1, graphtest.Fault{Code: 17})
 		ts.publishWatch(watchEvent("dan", "s2", "a2", 600))
-		waitFor(t, "post after rate limits", func() bool { return len(ts.actions(u.ID)) == 2 })
+		waitFor(t, "post after rate limits", func() bool { return len(ts.emu.Actions(u.ID)) == 2 })
 	})
 	t.Run("answer lost after the post: reconciled, not posted twice", func(t *testing.T) {
 		ts.emu.DropNext(route, 1)
@@ -291,7 +299,7 @@ func TestShareFacebookErrors(t *testing.T) {
 			return false
 		})
 		n := 0
-		for _, a := range ts.actions(u.ID) {
+		for _, a := range ts.emu.Actions(u.ID) {
 			if strings.HasSuffix(a.ObjectURL, "/a3") {
 				n++
 			}
@@ -355,7 +363,7 @@ func TestShareFacebookErrors(t *testing.T) {
 		ts.mustConnect("dan", u.ID)
 		ts.publishWatch(watchEvent("dan", "s7", "a7", 600))
 		waitFor(t, "post after reconnect", func() bool {
-			for _, a := range ts.actions(u.ID) {
+			for _, a := range ts.emu.Actions(u.ID) {
 				if strings.HasSuffix(a.ObjectURL, "/a7") {
 					return true
 				}
@@ -371,23 +379,23 @@ func TestHideAfterPostDeletesAction(t *testing.T) {
 	ts.mustConnect("sofia", u.ID)
 	ts.publishWatch(watchEvent("sofia", "s1", "h1", 600))
 	ts.publishWatch(watchEvent("sofia", "s1", "h2", 600))
-	waitFor(t, "two posts", func() bool { return len(ts.actions(u.ID)) == 2 })
+	waitFor(t, "two posts", func() bool { return len(ts.emu.Actions(u.ID)) == 2 })
 
 	status, out := ts.api("PUT", "/v1/members/sofia/hidden-titles/h1", nil)
 	if status != 200 || out["hidden"] != true || out["deleted_actions"] != float64(1) || out["pending_deletions"] != float64(0) {
 		t.Fatalf("hide = %d %v", status, out)
 	}
-	if acts := ts.actions(u.ID); len(acts) != 1 || !strings.HasSuffix(acts[0].ObjectURL, "/h2") {
+	if acts := ts.emu.Actions(u.ID); len(acts) != 1 || !strings.HasSuffix(acts[0].ObjectURL, "/h2") {
 		t.Fatalf("actions after hide = %v", acts)
 	}
-	_, out = ts.api("GET", "/v1/members/sofia/hidden-titles", nil)
+	out = ts.mustAPI(http.StatusOK, "GET", "/v1/members/sofia/hidden-titles", nil)
 	if titles := out["titles"].([]any); len(titles) != 1 || titles[0].(map[string]any)["title_id"] != "h1" {
 		t.Fatalf("hidden titles = %v", out)
 	}
 	// Never posted again, also in a new session.
 	ts.publishWatch(watchEvent("sofia", "s9", "h1", 900))
 	ts.drained(worker.StreamPlayback)
-	if n := len(ts.actions(u.ID)); n != 1 {
+	if n := len(ts.emu.Actions(u.ID)); n != 1 {
 		t.Fatalf("%d actions, want 1", n)
 	}
 
@@ -399,13 +407,13 @@ func TestHideAfterPostDeletesAction(t *testing.T) {
 	}
 	ts.emu.SetOutage(graphtest.OutageNone)
 	ts.clock.Advance(time.Minute) // past the retry backoff
-	waitFor(t, "pending deletion done", func() bool { return len(ts.actions(u.ID)) == 0 })
+	waitFor(t, "pending deletion done", func() bool { return len(ts.emu.Actions(u.ID)) == 0 })
 
 	// Unhide: allowed again, nothing re-posted.
 	if status, _ := ts.api("DELETE", "/v1/members/sofia/hidden-titles/h2", nil); status != http.StatusOK {
 		t.Fatalf("unhide: %d", status)
 	}
-	if n := len(ts.actions(u.ID)); n != 0 {
+	if n := len(ts.emu.Actions(u.ID)); n != 0 {
 		t.Fatalf("unhide re-posted: %d actions", n)
 	}
 }
@@ -432,7 +440,7 @@ func TestTwoWorkersPostOnce(t *testing.T) {
 	}
 	a.drained(worker.StreamPlayback)
 	for i, u := range users {
-		if n := len(a.actions(u.ID)); n != 3 {
+		if n := len(a.emu.Actions(u.ID)); n != 3 {
 			t.Errorf("member w%d: %d posts, want 3", i, n)
 		}
 	}

@@ -155,6 +155,16 @@ func (ts *testSystem) api(method, path string, body any) (int, map[string]any) {
 	return ts.do(req)
 }
 
+// mustAPI calls the API and fails the test unless the status is want.
+func (ts *testSystem) mustAPI(want int, method, path string, body any) map[string]any {
+	ts.t.Helper()
+	status, out := ts.api(method, path, body)
+	if status != want {
+		ts.t.Fatalf("%s %s = %d %v, want %d", method, path, status, out, want)
+	}
+	return out
+}
+
 func (ts *testSystem) do(req *http.Request) (int, map[string]any) {
 	ts.t.Helper()
 	resp, err := ts.client.Do(req)
