@@ -163,6 +163,9 @@ func TestKill9DuringPurge(t *testing.T) {
 			r.connect(leaver, fb, name)
 			r.mustAPI(http.StatusOK, "POST", "/v1/members/"+keeper+"/friends/sync", nil)
 			r.mustAPI(http.StatusOK, "POST", "/v1/members/"+leaver+"/friends/sync", nil)
+			if fr, _ := json.Marshal(r.mustAPI(http.StatusOK, "GET", "/v1/members/"+keeper+"/friends", nil)); !bytes.Contains(fr, []byte(leaver)) {
+				t.Fatalf("the keeper's friends do not list %s before the purge: %s", leaver, fr)
+			}
 			r.postAll(makePlan("p", []string{leaver}, posts+1, 1, 0))
 
 			canaries := []string{fb, name}
@@ -217,7 +220,7 @@ func TestKill9DuringPurge(t *testing.T) {
 			if hits != 0 {
 				t.Errorf("%d canary bytes of the purged member left in the database files 30s after the purge", hits)
 			}
-			_, fr, _ := r.api("GET", "/v1/members/"+keeper+"/friends", nil)
+			fr := r.mustAPI(http.StatusOK, "GET", "/v1/members/"+keeper+"/friends", nil)
 			if data, _ := json.Marshal(fr); bytes.Contains(data, []byte(leaver)) || bytes.Contains(data, []byte(name)) {
 				t.Errorf("the keeper's friends still list the purged member: %s", data)
 			}

@@ -51,9 +51,9 @@ func TestDisconnectPurgesWithoutTrace(t *testing.T) {
 	ts := newTestSystem(t, nil)
 	ts.seedMember("keeper", "700001", "Kept Friend")
 	canaries := ts.seedMember("leaver", "700002", "Zanzibar Quuxley", "700001")
-	ts.api("POST", "/v1/members/keeper/friends/sync", nil)
-	ts.api("PUT", "/v1/members/leaver/hidden-titles/h9", nil)
-	if _, fr := ts.api("GET", "/v1/members/keeper/friends", nil); !strings.Contains(friendIDs(fr), "leaver") {
+	ts.mustAPI(http.StatusOK, "POST", "/v1/members/keeper/friends/sync", nil)
+	ts.mustAPI(http.StatusOK, "PUT", "/v1/members/leaver/hidden-titles/h9", nil)
+	if fr := ts.mustAPI(http.StatusOK, "GET", "/v1/members/keeper/friends", nil); !strings.Contains(friendIDs(fr), "leaver") {
 		t.Fatalf("keeper's friends before = %v", fr)
 	}
 	if n := ts.residue(canaries...); n == 0 {
@@ -70,14 +70,14 @@ func TestDisconnectPurgesWithoutTrace(t *testing.T) {
 	if n := ts.residue(canaries...); n != 0 {
 		t.Fatalf("%d canary bytes of the purged member left in the database files", n)
 	}
-	if _, fr := ts.api("GET", "/v1/members/keeper/friends", nil); strings.Contains(friendIDs(fr), "leaver") {
+	if fr := ts.mustAPI(http.StatusOK, "GET", "/v1/members/keeper/friends", nil); strings.Contains(friendIDs(fr), "leaver") {
 		t.Fatalf("keeper's friends after = %v", fr)
 	}
-	_, hidden := ts.api("GET", "/v1/members/leaver/hidden-titles", nil)
+	hidden := ts.mustAPI(http.StatusOK, "GET", "/v1/members/leaver/hidden-titles", nil)
 	if titles, _ := hidden["titles"].([]any); len(titles) != 1 {
 		t.Fatalf("hidden titles after disconnect = %v, want kept", hidden)
 	}
-	_, exp := ts.api("GET", "/v1/members/leaver/export", nil)
+	exp := ts.mustAPI(http.StatusOK, "GET", "/v1/members/leaver/export", nil)
 	data, _ := json.Marshal(exp)
 	for _, c := range canaries {
 		if bytes.Contains(data, []byte(c)) {
@@ -117,10 +117,7 @@ func TestDisconnectDuringGraphOutageRevokesLater(t *testing.T) {
 func TestDisconnectCommandOnNATS(t *testing.T) {
 	ts := newTestSystem(t, nil)
 	canaries := ts.seedMember("m1", "720001", "Nats Person")
-	data, _ := json.Marshal(map[string]any{"member_id": "m1", "delete_posts": false})
-	if _, err := worker.PublishCommand(context.Background(), ts.sys.msg.js, worker.SubjectDisconnect, data, "disc-m1"); err != nil {
-		t.Fatal(err)
-	}
+	publishCommand(t, ts, worker.SubjectDisconnect, map[string]any{"member_id": "m1", "delete_posts": false}, "disc-m1")
 	waitFor(t, "purge by command", func() bool { return ts.member("m1")["status"] == "not_connected" })
 	if ts.emu.Authorized("720001") {
 		t.Fatal("app not revoked")
@@ -136,7 +133,7 @@ func TestFacebookCallbacks(t *testing.T) {
 	ts.emu.DataDeletionURL = ts.base + "/facebook/data-deletion"
 	deauthCanaries := ts.seedMember("d1", "730001", "Deauth Person")
 	delCanaries := ts.seedMember("d2", "730002", "Deletion Person")
-	ts.api("PUT", "/v1/members/d2/hidden-titles/h1", nil)
+	ts.mustAPI(http.StatusOK, "PUT", "/v1/members/d2/hidden-titles/h1", nil)
 
 	post := func(path, sr string) (int, map[string]any) {
 		req, _ := http.NewRequest("POST", ts.base+path, strings.NewReader(url.Values{"signed_request": {sr}}.Encode()))
@@ -180,7 +177,7 @@ func TestFacebookCallbacks(t *testing.T) {
 	if n := ts.residue(delCanaries...); n != 0 {
 		t.Fatalf("%d canary bytes left after data deletion", n)
 	}
-	_, hidden := ts.api("GET", "/v1/members/d2/hidden-titles", nil)
+	hidden := ts.mustAPI(http.StatusOK, "GET", "/v1/members/d2/hidden-titles", nil)
 	if titles, _ := hidden["titles"].([]any); len(titles) != 0 {
 		t.Fatalf("data deletion kept hidden titles: %v", hidden)
 	}
@@ -233,7 +230,7 @@ func TestFriendsSyncAndActivity(t *testing.T) {
 	if status != 200 || res["friends"] != float64(230) {
 		t.Fatalf("sync = %d %v", status, res)
 	}
-	_, fr := ts.api("GET", "/v1/members/me/friends", nil)
+	fr := ts.mustAPI(http.StatusOK, "GET", "/v1/members/me/friends", nil)
 	if got := strings.Split(friendIDs(fr), ","); len(got) != 3 {
 		t.Fatalf("friends = %q", got)
 	}
@@ -243,26 +240,25 @@ func TestFriendsSyncAndActivity(t *testing.T) {
 
 	// Activity respects hidden titles, pause and disconnect.
 	activity := func() string {
-		_, out := ts.api("GET", "/v1/members/me/friends/activity?limit=10", nil)
-		return activityLine(out)
+		return activityLine(ts.mustAPI(http.StatusOK, "GET", "/v1/members/me/friends/activity?limit=10", nil))
 	}
 	if a := activity(); strings.Count(a, ":") != 3 {
 		t.Fatalf("activity = %q", a)
 	}
-	ts.api("PUT", "/v1/members/fa/hidden-titles/title-fa", nil)
-	ts.api("PUT", "/v1/members/fb/sharing", map[string]any{"enabled": false})
-	ts.api("POST", "/v1/members/fc/disconnect", nil)
+	ts.mustAPI(http.StatusOK, "PUT", "/v1/members/fa/hidden-titles/title-fa", nil)
+	ts.mustAPI(http.StatusOK, "PUT", "/v1/members/fb/sharing", map[string]any{"enabled": false})
+	ts.mustAPI(http.StatusOK, "POST", "/v1/members/fc/disconnect", nil)
 	if a := activity(); a != "" {
 		t.Fatalf("activity after hide, pause and disconnect = %q", a)
 	}
 
 	// A failure on page 3 keeps the previous list.
-	_, before := ts.api("GET", "/v1/members/me/friends", nil)
+	before := ts.mustAPI(http.StatusOK, "GET", "/v1/members/me/friends", nil)
 	ts.emu.FailPage("GET /me/friends", 3, graphtest.Fault{Code: 2})
 	if status, _ := ts.api("POST", "/v1/members/me/friends/sync", nil); status == 200 {
 		t.Fatal("sync with a failing page 3 succeeded")
 	}
-	_, after := ts.api("GET", "/v1/members/me/friends", nil)
+	after := ts.mustAPI(http.StatusOK, "GET", "/v1/members/me/friends", nil)
 	if friendIDs(after) != friendIDs(before) || after["synced_at"] != before["synced_at"] {
 		t.Fatalf("friends after a failed sync = %v", after)
 	}
