@@ -124,12 +124,12 @@ func consumerInfo(tb testing.TB, js jetstream.JetStream, stream string) *jetstre
 	return info
 }
 
-// settled reports whether the durable consumer on stream has nothing
-// pending and nothing unacknowledged.
+// settled reports whether the durable consumer on stream has delivered and
+// settled every message (see Drained).
 func settled(tb testing.TB, js jetstream.JetStream, stream string) func() bool {
 	return func() bool {
-		info := consumerInfo(tb, js, stream)
-		return info.NumPending == 0 && info.NumAckPending == 0
+		done, _, err := worker.Drained(context.Background(), js, stream, worker.DurableName)
+		return err == nil && done
 	}
 }
 

@@ -120,3 +120,31 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	}
 	return nil
 }
+
+// Drained reports whether the durable consumer on stream has delivered
+// every message the stream holds and settled them all (nothing pending,
+// unacknowledged or awaiting redelivery), and returns the consumer's info.
+// The consumer's pending count lags a publish the stream has acknowledged,
+// so "nothing pending" alone can hold before the worker saw a message;
+// comparing what was delivered with the stream's last sequence closes that.
+func Drained(ctx context.Context, js jetstream.JetStream, stream, durable string) (bool, *jetstream.ConsumerInfo, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return false, nil, err
+	}
+	sinfo, err := s.Info(ctx)
+	if err != nil {
+		return false, nil, err
+	}
+	c, err := js.Consumer(ctx, stream, durable)
+	if err != nil {
+		return false, nil, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return false, nil, err
+	}
+	done := info.Delivered.Stream >= sinfo.State.LastSeq &&
+		info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
+	return done, info, nil
+}

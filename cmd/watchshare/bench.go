@@ -465,7 +465,7 @@ func (r *benchRun) ceiling(ctx context.Context) error {
 		}
 	}
 	it.Stop()
-	if err := waitDrained(ctx, cons, r.trace, nil, nil); err != nil {
+	if err := waitDrained(ctx, r.js, benchCeilingStream, "bench", r.trace, nil, nil); err != nil {
 		return err
 	}
 	secs := time.Since(start).Seconds()
@@ -476,16 +476,17 @@ func (r *benchRun) ceiling(ctx context.Context) error {
 	return r.js.DeleteStream(ctx, benchCeilingStream)
 }
 
-// waitDrained polls the consumer until nothing is pending or unacknowledged;
+// waitDrained polls until the durable consumer on stream is drained (see
+// worker.Drained);
 // a non-nil trace gets every poll's figures. It gives up when exited is
 // closed (nil: never), with exitErr's error.
-func waitDrained(ctx context.Context, cons jetstream.Consumer, trace io.Writer, exited <-chan struct{}, exitErr func() error) error {
+func waitDrained(ctx context.Context, js jetstream.JetStream, stream, durable string, trace io.Writer, exited <-chan struct{}, exitErr func() error) error {
 	for {
-		info, err := cons.Info(ctx)
+		done, info, err := worker.Drained(ctx, js, stream, durable)
 		if err != nil {
 			return err
 		}
-		if info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0 {
+		if done {
 			return nil
 		}
 		if trace != nil {
@@ -567,8 +568,7 @@ func (r *benchRun) drain(ctx context.Context) error {
 		return err
 	}
 	r.worker = w
-	cons, err := r.workerConsumer(ctx)
-	if err != nil {
+	if err := r.workerConsumer(ctx); err != nil {
 		return err
 	}
 	// The drain is timed as the ceiling's is: from the moment the durable
@@ -577,7 +577,7 @@ func (r *benchRun) drain(ctx context.Context) error {
 	// NATS, streams) is reported on its own.
 	pulling := time.Now()
 	r.res.Events.StartupSecs = pulling.Sub(w.started).Seconds()
-	if err := waitDrained(ctx, cons, r.trace, w.exited(), w.exitError); err != nil {
+	if err := waitDrained(ctx, r.js, worker.StreamPlayback, worker.DurableName, r.trace, w.exited(), w.exitError); err != nil {
 		return err
 	}
 	secs := time.Since(pulling).Seconds()
@@ -593,23 +593,23 @@ func (r *benchRun) drain(ctx context.Context) error {
 
 // workerConsumer waits for the worker process to create its durable
 // consumer on PLAYBACK.
-func (r *benchRun) workerConsumer(ctx context.Context) (jetstream.Consumer, error) {
+func (r *benchRun) workerConsumer(ctx context.Context) error {
 	deadline := time.After(time.Minute)
 	for {
-		cons, err := r.js.Consumer(ctx, worker.StreamPlayback, worker.DurableName)
+		_, err := r.js.Consumer(ctx, worker.StreamPlayback, worker.DurableName)
 		if err == nil {
-			return cons, nil
+			return nil
 		}
 		if !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return nil, err
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-r.worker.exited():
-			return nil, r.worker.exitError()
+			return r.worker.exitError()
 		case <-deadline:
-			return nil, errors.New("the worker created no consumer within a minute")
+			return errors.New("the worker created no consumer within a minute")
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -687,11 +687,7 @@ func (r *benchRun) probe(ctx context.Context) error {
 			return err
 		}
 	}
-	cons, err := r.js.Consumer(ctx, worker.StreamPlayback, worker.DurableName)
-	if err != nil {
-		return err
-	}
-	return waitDrained(ctx, cons, r.trace, r.worker.exited(), r.worker.exitError)
+	return waitDrained(ctx, r.js, worker.StreamPlayback, worker.DurableName, r.trace, r.worker.exited(), r.worker.exitError)
 }
 
 // check reads every connected member's actions from the emulator and

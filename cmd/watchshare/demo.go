@@ -258,11 +258,8 @@ func (d *demo) play(ctx context.Context, member, session, title, name string, ki
 func (d *demo) settled(ctx context.Context) bool {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := d.sys.msg.js.Consumer(ctx, worker.StreamPlayback, worker.DurableName)
-		if err == nil {
-			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				return true
-			}
+		if done, _, err := worker.Drained(ctx, d.sys.msg.js, worker.StreamPlayback, worker.DurableName); err == nil && done {
+			return true
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

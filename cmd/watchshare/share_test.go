@@ -17,28 +17,12 @@ import (
 )
 
 // drained waits until the stream's consumer has delivered and settled
-// every message. A message the stream acknowledged reaches the consumer's
-// NumPending asynchronously, so the consumer must also have delivered up to
-// the stream's last sequence.
+// every message (see worker.Drained).
 func (ts *testSystem) drained(stream string) {
 	ts.t.Helper()
-	ctx := context.Background()
 	waitFor(ts.t, stream+" drained", func() bool {
-		s, err := ts.sys.msg.js.Stream(ctx, stream)
-		if err != nil {
-			return false
-		}
-		sinfo, err := s.Info(ctx)
-		if err != nil {
-			return false
-		}
-		c, err := ts.sys.msg.js.Consumer(ctx, stream, worker.DurableName)
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.Delivered.Stream >= sinfo.State.LastSeq &&
-			info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0
+		done, _, err := worker.Drained(context.Background(), ts.sys.msg.js, stream, worker.DurableName)
+		return err == nil && done
 	})
 }
 
