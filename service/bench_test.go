@@ -15,7 +15,7 @@ import (
 	"watchshare/store"
 )
 
-func newBenchService(b *testing.B) (*service.Service, *store.DB, *graphtest.Server) {
+func newBenchService(b testing.TB) (*service.Service, *store.DB, *graphtest.Server) {
 	b.Helper()
 	// A large hourly budget: with Facebook's default of 200 calls per user
 	// and hour the emulator's X-App-Usage would (rightly) throttle us.
