@@ -164,19 +164,6 @@ func (db *DB) FriendsActivity(ctx context.Context, memberID string, limit int, b
 	return out, wrap("friends activity", err)
 }
 
-// DueFriendSyncs returns up to limit members in status connected whose
-// NextFriendSync is at or before now (never-synced members first, then
-// oldest).
-func (db *DB) DueFriendSyncs(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	ids, err := queryAll(ctx, db.reader, scanString, `SELECT member_id FROM connections
-		WHERE status = 'connected' AND next_friend_sync <= ?
-		ORDER BY next_friend_sync, member_id LIMIT ?`, now.UnixMilli(), limit)
-	return ids, wrap("due friend syncs", err)
-}
-
 // ClaimFriendSync takes the member's friend-sync lease until until and
 // returns its token, so that one sync of a member runs at a time across every
 // process sharing the database. ErrFriendSyncBusy if another holder's lease

@@ -174,12 +174,14 @@ func TestDueFriendSyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	connect(t, db, "e", "fb-e") // never synced: due first
-	got, err := db.DueFriendSyncs(ctx, now, 10)
-	if err != nil || !reflect.DeepEqual(got, []string{"e", "b", "a"}) {
-		t.Fatalf("DueFriendSyncs = %v, %v; want [e b a]", got, err)
+	// The most overdue first (never synced, then oldest); c is not due, d
+	// must reconnect.
+	retry := now.Add(10 * time.Minute)
+	if got, err := db.ClaimDueFriendSyncs(ctx, now, retry, 2); err != nil || !reflect.DeepEqual(got, []string{"b", "e"}) {
+		t.Fatalf("ClaimDueFriendSyncs(limit 2) = %v, %v; want [b e]", got, err)
 	}
-	if got, _ := db.DueFriendSyncs(ctx, now, 2); !reflect.DeepEqual(got, []string{"e", "b"}) {
-		t.Fatalf("DueFriendSyncs(limit 2) = %v", got)
+	if got, err := db.ClaimDueFriendSyncs(ctx, now, retry, 10); err != nil || !reflect.DeepEqual(got, []string{"a"}) {
+		t.Fatalf("ClaimDueFriendSyncs(limit 10) = %v, %v; want [a]", got, err)
 	}
 	if err := db.SetNextFriendSync(ctx, "nobody", now); !errors.Is(err, store.ErrNotConnected) {
 		t.Fatalf("SetNextFriendSync(nobody) = %v, want ErrNotConnected", err)
